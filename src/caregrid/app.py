@@ -1,0 +1,47 @@
+"""Builds the FastAPI application: every domain's API routes, FHIR endpoints and web pages."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+
+from caregrid import __version__
+from caregrid.core.http import BodySizeLimit, install_error_handlers
+from caregrid.domains import load_all
+from caregrid.settings import get_settings
+
+API_DESCRIPTION = """
+caregrid 紧密型医疗集团协同平台 API。
+
+- 认证：`POST /api/v1/auth/token`（OAuth2 密码模式）获取 Bearer 令牌。
+- 居民数据的每次读写都会记入防篡改审计日志；与居民无诊疗关系时返回 404。
+- 身份证号在所有响应中均为脱敏形式。
+- FHIR R4 接口位于 `/fhir/R4`。
+"""
+
+
+def create_app() -> FastAPI:
+    load_all()
+    from caregrid.identity.deps import current_actor
+    from caregrid.identity.routes import router as auth_router
+    from caregrid.profiles.routes import router as profiles_router
+    from caregrid.registry.fhir import router as registry_fhir_router
+    from caregrid.registry.routes import router as registry_router
+    from caregrid.web.pages import install as install_pages
+
+    settings = get_settings()
+    app = FastAPI(
+        title="caregrid",
+        version=__version__,
+        description=API_DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(auth_router)
+    app.include_router(registry_router)
+    app.include_router(profiles_router, dependencies=[Depends(current_actor)])
+    app.include_router(registry_fhir_router)
+    install_pages(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

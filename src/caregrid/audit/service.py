@@ -1,0 +1,187 @@
+"""Append to and verify the hash-chained audit log (DESIGN §8: every read and write of a
+resident's data is audited: who, role, institution, resident, action, reason, time)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from caregrid.audit.models import AuditEntry, AuditHead
+from caregrid.core import hooks
+from caregrid.core.actor import Actor
+from caregrid.core.clock import now
+from caregrid.core.db import unit_of_work
+
+GENESIS = "0" * 64
+
+
+def _canonical(entry: AuditEntry) -> str:
+    return json.dumps(
+        [
+            entry.seq,
+            entry.at.isoformat(timespec="microseconds"),
+            entry.user_id,
+            entry.username,
+            entry.role,
+            entry.institution_id,
+            entry.resident_id,
+            entry.action,
+            entry.resource,
+            entry.outcome,
+            entry.basis,
+            entry.reason,
+            entry.detail,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def compute_hash(prev_hash: str, entry: AuditEntry) -> str:
+    return hashlib.sha256((prev_hash + _canonical(entry)).encode("utf-8")).hexdigest()
+
+
+def _take_head(session: Session) -> tuple[int, str]:
+    """Lock the chain head by updating it first; returns the previous (seq, hash)."""
+    row = session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + 1)
+        .returning(AuditHead.seq, AuditHead.entry_hash)
+    ).one_or_none()
+    if row is None:
+        session.add(AuditHead(id=1, seq=1, entry_hash=GENESIS))
+        session.flush()
+        return 0, GENESIS
+    return row.seq - 1, row.entry_hash
+
+
+def append(
+    session: Session,
+    actor: Actor,
+    *,
+    action: str,
+    resource: str,
+    resident_id: int | None = None,
+    outcome: str = "allowed",
+    basis: str | None = None,
+    reason: str | None = None,
+    detail: dict[str, object] | str | None = None,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """Write one entry in the caller's transaction and return it.
+
+    A denied access must be on record even though the request then fails: its entry is also
+    queued to be written in a fresh transaction should this one roll back."""
+    detail_text = (
+        json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+        if isinstance(detail, dict)
+        else detail
+    )
+    fields = dict(
+        user_id=actor.user_id,
+        username=actor.username,
+        role=actor.role,
+        institution_id=actor.institution_id,
+        resident_id=resident_id,
+        action=action,
+        resource=resource,
+        outcome=outcome,
+        basis=basis,
+        reason=reason,
+        detail=detail_text,
+    )
+    entry = _write(session, (at or now()).astimezone(UTC), fields)
+    if outcome != "allowed":
+        bind = session.get_bind()
+        when = entry.at
+
+        def rewrite() -> None:
+            with unit_of_work(bind) as fresh:  # type: ignore[arg-type]
+                _write(fresh, when, fields)
+
+        hooks.on_rollback(session, rewrite)
+    return entry
+
+
+def _write(session: Session, at: datetime, fields: dict[str, object]) -> AuditEntry:
+    prev_seq, prev_hash = _take_head(session)
+    entry = AuditEntry(seq=prev_seq + 1, at=at, prev_hash=prev_hash, entry_hash="", **fields)
+    entry.entry_hash = compute_hash(prev_hash, entry)
+    session.add(entry)
+    session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(entry_hash=entry.entry_hash)
+    )
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    problems: list[str]
+
+
+def verify(session: Session, *, batch: int = 5000) -> VerifyResult:
+    """Recompute the whole chain. Any edited, inserted or deleted entry shows up as a broken
+    link, a hash mismatch, a gap in `seq`, or a head that no longer matches the last entry."""
+    problems: list[str] = []
+    expected_prev = GENESIS
+    expected_seq = 1
+    checked = 0
+    for entry in _iter_entries(session, batch):
+        checked += 1
+        if entry.seq != expected_seq:
+            problems.append(f"第 {expected_seq} 条至第 {entry.seq - 1} 条记录缺失（已被删除）")
+            expected_seq = entry.seq
+        if entry.prev_hash != expected_prev:
+            problems.append(f"第 {entry.seq} 条记录的前序哈希与上一条不符（链条断裂）")
+        if compute_hash(entry.prev_hash, entry) != entry.entry_hash:
+            problems.append(f"第 {entry.seq} 条记录内容与其哈希不符（已被篡改）")
+        expected_prev = entry.entry_hash
+        expected_seq += 1
+    head = session.get(AuditHead, 1)
+    last_seq = expected_seq - 1
+    if head is not None and (head.seq != last_seq or head.entry_hash != expected_prev):
+        problems.append(
+            f"链头记录为第 {head.seq} 条，而日志最后一条为第 {last_seq} 条（末尾记录被删除或篡改）"
+        )
+    if head is None and checked:
+        problems.append("链头记录缺失")
+    return VerifyResult(ok=not problems, checked=checked, problems=problems)
+
+
+def _iter_entries(session: Session, batch: int) -> Iterator[AuditEntry]:
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def entries_for_resident(
+    session: Session, resident_id: int, *, limit: int = 50, offset: int = 0
+) -> tuple[Sequence[AuditEntry], int]:
+    total = session.scalar(
+        select(func.count()).select_from(AuditEntry).where(AuditEntry.resident_id == resident_id)
+    )
+    rows = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.resident_id == resident_id)
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return rows, total or 0

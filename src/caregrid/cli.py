@@ -1,0 +1,88 @@
+"""The `caregrid` command. Sub-commands live in their domains; this file only mounts them.
+
+Messages are in Chinese. A user error prints one line to stderr and exits with code 2."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from caregrid.core.errors import DomainError
+
+app = typer.Typer(
+    name="caregrid",
+    help="caregrid 紧密型医疗集团协同平台",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]错误：[/red]{message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def init(
+    profile: Annotated[str | None, typer.Option(help="要启用的政策方案")] = None,
+) -> None:
+    """创建或升级数据库（应用全部迁移）。"""
+    from caregrid.core.db import get_engine
+    from caregrid.core.migrate import upgrade
+    from caregrid.settings import get_settings
+
+    engine = get_engine()
+    upgrade(engine)
+    if profile:
+        from caregrid.core.db import unit_of_work
+        from caregrid.profiles.service import set_active_profile
+
+        with unit_of_work(engine) as session:
+            set_active_profile(session, profile)
+    typer.echo(f"数据库已就绪：{get_settings().database_url}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="监听端口")] = 8000,
+) -> None:
+    """在浏览器中提供已有数据库的服务（启动前自动应用迁移）。"""
+    from caregrid.core.migrate import upgrade
+
+    upgrade()
+    _serve(host, port)
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from caregrid.app import create_app
+
+    typer.echo(f"caregrid 已启动：http://{host}:{port}  （按 Ctrl+C 停止）")
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
+def _mount() -> None:
+    from caregrid.audit.cli import app as audit_app
+    from caregrid.demo.cli import demo
+    from caregrid.profiles.cli import app as profile_app
+
+    app.add_typer(profile_app, name="profile", help="政策方案")
+    app.add_typer(audit_app, name="audit", help="审计日志")
+    app.command(name="demo")(demo)
+
+
+_mount()
+
+
+def main() -> None:
+    try:
+        app()
+    except DomainError as exc:
+        err.print(f"[red]错误：[/red]{exc.detail}", highlight=False, soft_wrap=True)
+        sys.exit(2)

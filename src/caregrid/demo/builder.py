@@ -1,0 +1,141 @@
+"""Builds the synthetic city, one domain step after another, in one transaction.
+
+Each domain owns its step (`registry.demo`, `identity.demo`, ...); later capabilities add a
+year of activity (encounters, results, referrals, contracts) as further steps appended to
+`STEPS`-style calls below, after the residents exist."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from caregrid.core.clock import today
+from caregrid.core.db import Base, new_session
+from caregrid.core.migrate import upgrade
+from caregrid.domains import load_models
+from caregrid.identity.demo import DemoAccount, create_demo_accounts
+from caregrid.profiles.service import set_active_profile
+from caregrid.registry import demo as registry_demo
+from caregrid.registry.service import install_default_catalogs
+
+
+@dataclass
+class DemoReport:
+    profile_id: str
+    profile_name: str
+    institutions: int = 0
+    groups: int = 0
+    grids: int = 0
+    practitioners: int = 0
+    residents: int = 0
+    catalog_entries: int = 0
+    accounts: list[DemoAccount] = field(default_factory=list)
+    password: str = ""
+    password_generated: bool = False
+
+
+class StepProgress:
+    """What the builder tells the CLI: a named step starts (with a total) and advances."""
+
+    def start(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, amount: int = 1) -> None: ...
+
+    def done(self) -> None: ...
+
+
+def reset_database(engine: Engine) -> None:
+    """Drop every caregrid table (and the migration stamp) so the demo starts clean."""
+    load_models()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        else:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            Base.metadata.drop_all(conn)
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+            for (name,) in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type='trigger'"
+            ).all():
+                conn.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{name}"')
+
+
+def has_data(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        try:
+            return bool(conn.execute(text("SELECT 1 FROM institution LIMIT 1")).first())
+        except Exception:
+            return False
+
+
+def build_demo(
+    engine: Engine,
+    *,
+    profile_id: str,
+    residents: int,
+    seed: int,
+    password: str | None,
+    progress: StepProgress | None = None,
+    reference_date: date | None = None,
+) -> DemoReport:
+    """Reset the database and build the profile's demo city. Deterministic for `seed`
+    (except a generated password)."""
+    progress = progress or StepProgress()
+    generated = password is None
+    password = password or secrets.token_urlsafe(9)
+    reference_date = reference_date or today()
+    rng = random.Random(seed)
+
+    progress.start("准备数据库")
+    reset_database(engine)
+    upgrade(engine)
+    progress.done()
+
+    session: Session = new_session(engine)
+    try:
+        profile = set_active_profile(session, profile_id)
+        report = DemoReport(profile_id=profile_id, profile_name=profile.meta.name)
+        progress.start("建立网格、医疗集团与成员单位")
+        structure = registry_demo.build_structure(session, registry_demo.load_structure(profile_id))
+        report.grids = len(structure.grid_ids)
+        report.groups = len(structure.group_ids)
+        report.institutions = len(structure.institution_ids)
+        report.catalog_entries = install_default_catalogs(session)
+        progress.done()
+
+        progress.start("生成医务人员（含多点执业）")
+        report.practitioners = registry_demo.generate_practitioners(session, rng, structure)
+        progress.done()
+
+        progress.start("创建演示账户")
+        report.accounts = create_demo_accounts(session, password)
+        progress.done()
+
+        progress.start("生成居民主索引", total=residents)
+        batches = registry_demo.resident_rows(
+            rng, structure, residents, reference_date=reference_date
+        )
+        report.residents = registry_demo.insert_residents(session, batches, progress.advance)
+        progress.done()
+
+        progress.start("提交")
+        session.commit()
+        progress.done()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    report.password = password
+    report.password_generated = generated
+    return report
+
+
+ProgressFactory = Callable[[], StepProgress]

@@ -1,0 +1,113 @@
+"""The single access check: may this user see this resident?
+
+A practitioner sees a resident only through a care relationship or an audited
+break-the-glass grant (DESIGN §8). Care relationships come from the domains that create them
+(an encounter at the user's institution today; referrals, contracts and consultations later):
+each domain registers a provider with `relationship_provider`, so this module never imports
+them. Every check writes an audit entry; a refusal answers 404 (`NotFound`), never 403, so the
+existence of a record is not revealed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from caregrid.audit import service as audit
+from caregrid.core.actor import Actor
+from caregrid.core.clock import now
+from caregrid.core.errors import NotFound
+from caregrid.identity.models import EmergencyAccess
+
+# Roles that treat patients and may hold care relationships.
+CLINICAL_ROLES = frozenset({"doctor", "coordinator", "centre_staff", "pharmacist"})
+# Roles that may search the master patient index (results are masked).
+INDEX_SEARCH_ROLES = CLINICAL_ROLES | {"admin"}
+
+Provider = Callable[[Session, Actor, int], bool]
+
+
+@dataclass(frozen=True)
+class _Registered:
+    basis: str
+    provider: Provider
+
+
+_providers: list[_Registered] = []
+
+
+def relationship_provider(basis: str) -> Callable[[Provider], Provider]:
+    """Register `provider(session, actor, resident_id) -> bool` under a basis name such as
+    "encounter" or "referral". Re-registering a basis replaces the earlier provider."""
+
+    def register(provider: Provider) -> Provider:
+        _providers[:] = [p for p in _providers if p.basis != basis]
+        _providers.append(_Registered(basis, provider))
+        return provider
+
+    return register
+
+
+def registered_bases() -> list[str]:
+    return [p.basis for p in _providers]
+
+
+@relationship_provider("break_glass")
+def _emergency_grant(session: Session, actor: Actor, resident_id: int) -> bool:
+    return (
+        session.scalar(
+            select(EmergencyAccess.id)
+            .where(
+                EmergencyAccess.user_id == actor.user_id,
+                EmergencyAccess.resident_id == resident_id,
+                EmergencyAccess.expires_at > now(),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def care_basis(session: Session, actor: Actor, resident_id: int) -> str | None:
+    """The name of the first care relationship that lets `actor` see the resident, or None."""
+    if actor.role not in CLINICAL_ROLES or actor.user_id is None:
+        return None
+    for registered in _providers:
+        if registered.provider(session, actor, resident_id):
+            return registered.basis
+    return None
+
+
+def require_resident_access(
+    session: Session,
+    actor: Actor,
+    resident_id: int,
+    *,
+    action: str,
+    resource: str,
+    reason: str | None = None,
+    detail: dict[str, object] | None = None,
+) -> str:
+    """Check and audit one access; returns the basis or raises NotFound (audited as denied).
+
+    The platform itself (``Actor.system()``) is trusted: imports and the demo builder."""
+    if actor.role == "system":
+        basis: str | None = "system"
+    else:
+        basis = care_basis(session, actor, resident_id)
+    audit.append(
+        session,
+        actor,
+        action=action,
+        resource=resource,
+        resident_id=resident_id,
+        outcome="allowed" if basis else "denied",
+        basis=basis,
+        reason=reason,
+        detail=detail,
+    )
+    if basis is None:
+        raise NotFound("未找到该居民，或您与其没有诊疗关系", resident_id=resident_id)
+    return basis

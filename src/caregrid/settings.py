@@ -1,0 +1,31 @@
+"""One settings class for the whole application, read from ``CAREGRID_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAREGRID_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///caregrid.db",
+        description="SQLAlchemy URL; SQLite (WAL) by default, postgresql+psycopg://... in production",
+    )
+    profile: str = Field(default="linyi", description="policy profile used when none is stored")
+    session_ttl_minutes: int = Field(default=480, ge=1, description="web session idle expiry")
+    token_ttl_minutes: int = Field(default=60, ge=1, description="API bearer token lifetime")
+    max_failed_logins: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    break_glass_hours: int = Field(default=24, ge=1, description="validity of an emergency grant")
+    max_body_bytes: int = Field(default=2_000_000, ge=1024, description="largest accepted request")
+    cookie_secure: bool = Field(default=False, description="set Secure on cookies (behind TLS)")
+    echo_sql: bool = False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,86 @@
+"""The audit log is hash-chained and append-only: any edit or deletion is detected."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from caregrid.audit import service as audit
+from caregrid.audit.models import AuditEntry
+from caregrid.core.actor import Actor
+
+DOCTOR = Actor(user_id=None, username="gp_wang", role="doctor", institution_id=7)
+
+
+def _write(db: Session, n: int) -> None:
+    for i in range(n):
+        audit.append(db, DOCTOR, action="read", resource="Resident", resident_id=100 + i,
+                     reason="复诊" if i % 2 else None)
+
+
+def _disable_guard(db: Session) -> None:
+    if db.bind.dialect.name == "sqlite":  # type: ignore[union-attr]
+        db.execute(text("DROP TRIGGER audit_entry_no_update"))
+        db.execute(text("DROP TRIGGER audit_entry_no_delete"))
+    else:
+        db.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER USER"))
+
+
+def test_an_untouched_chain_verifies(db: Session) -> None:
+    _write(db, 5)
+    result = audit.verify(db)
+    assert result.ok, result.problems
+    assert result.checked >= 5
+
+
+def test_entries_are_numbered_without_gaps_and_linked(db: Session) -> None:
+    _write(db, 3)
+    rows = db.query(AuditEntry).order_by(AuditEntry.seq).all()
+    seqs = [r.seq for r in rows]
+    assert seqs == list(range(1, len(rows) + 1))
+    for prev, cur in zip(rows, rows[1:], strict=False):
+        assert cur.prev_hash == prev.entry_hash
+
+
+def test_the_database_refuses_to_update_an_entry(db: Session) -> None:
+    _write(db, 2)
+    with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
+        db.execute(text("UPDATE audit_entry SET reason = 'x' WHERE seq = 1"))
+
+
+def test_the_database_refuses_to_delete_an_entry(db: Session) -> None:
+    _write(db, 2)
+    with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
+        db.execute(text("DELETE FROM audit_entry WHERE seq = 1"))
+
+
+def test_an_edited_entry_is_detected(db: Session) -> None:
+    _write(db, 4)
+    _disable_guard(db)
+    db.execute(text("UPDATE audit_entry SET username = 'someone_else' WHERE seq = 2"))
+    db.expire_all()
+    result = audit.verify(db)
+    assert not result.ok
+    assert any("第 2 条" in p and "篡改" in p for p in result.problems)
+
+
+def test_a_deleted_entry_in_the_middle_is_detected(db: Session) -> None:
+    _write(db, 4)
+    _disable_guard(db)
+    db.execute(text("DELETE FROM audit_entry WHERE seq = 2"))
+    db.expire_all()
+    result = audit.verify(db)
+    assert not result.ok
+    assert any("缺失" in p for p in result.problems)
+
+
+def test_deleting_the_newest_entries_is_detected_by_the_head(db: Session) -> None:
+    _write(db, 4)
+    _disable_guard(db)
+    db.execute(text("DELETE FROM audit_entry WHERE seq >= 3"))
+    db.expire_all()
+    result = audit.verify(db)
+    assert not result.ok
+    assert any("链头" in p for p in result.problems)
