@@ -23,6 +23,20 @@ from caregrid.domains import load_all
 
 load_all()
 
+
+def _memoised_hashing() -> None:
+    """Argon2 is slow on purpose; the personas share one password, so hash it once per run
+    (each stored hash is still a real Argon2 hash that `verify_password` checks)."""
+    import functools
+
+    from caregrid.identity import passwords, service
+
+    cached = functools.lru_cache(maxsize=64)(passwords.hash_password)
+    service.hash_password = cached  # type: ignore[assignment]
+
+
+_memoised_hashing()
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_URL = os.environ.get("CAREGRID_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgresql"]
@@ -102,7 +116,9 @@ class City:
 
 @pytest.fixture
 def city(db: Session) -> City:
-    return build_city(db)
+    built = build_city(db)
+    db.commit()  # releases the savepoint: a failing request in the test rolls back only its own work
+    return built
 
 
 def build_city(db: Session) -> City:

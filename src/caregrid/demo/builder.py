@@ -11,14 +11,14 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from caregrid.core.clock import today
-from caregrid.core.db import Base, new_session
+from caregrid.core.db import new_session
 from caregrid.core.migrate import upgrade
-from caregrid.domains import load_models
 from caregrid.identity.demo import DemoAccount, create_demo_accounts
 from caregrid.profiles.service import set_active_profile
 from caregrid.registry import demo as registry_demo
@@ -51,20 +51,17 @@ class StepProgress:
 
 
 def reset_database(engine: Engine) -> None:
-    """Drop every caregrid table (and the migration stamp) so the demo starts clean."""
-    load_models()
+    """Start from an empty database: a SQLite file is deleted, a PostgreSQL schema dropped."""
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        engine.dispose()
+        if database and database != ":memory:":
+            for suffix in ("", "-wal", "-shm"):
+                Path(database + suffix).unlink(missing_ok=True)
+        return
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        else:
-            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            Base.metadata.drop_all(conn)
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-            for (name,) in conn.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE type='trigger'"
-            ).all():
-                conn.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{name}"')
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
 
 
 def has_data(engine: Engine) -> bool:
