@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 from caregrid import __version__
-from caregrid.core.http import BodySizeLimit, install_error_handlers
+from caregrid.core.http import InputGuard, install_error_handlers, install_problem_schema
 from caregrid.domains import load_all
 from caregrid.settings import get_settings
 
@@ -38,10 +38,11 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_problem_schema(app)
     app.include_router(auth_router)
     app.include_router(registry_router)
     app.include_router(profiles_router, dependencies=[Depends(current_actor)])
     app.include_router(registry_fhir_router)
     install_pages(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InputGuard, max_bytes=settings.max_body_bytes)
     return app

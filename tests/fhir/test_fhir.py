@@ -177,6 +177,6 @@ def test_the_independent_fhirpy_client_works_against_a_running_server(live_serve
         bad = client.resource("Patient", **patient_body(live_server.city, "371302198001010000"))
         with pytest.raises(OperationOutcome) as outcome:
             await bad.save()
-        assert "校验" in str(outcome.value)
+        assert "校验" in outcome.value.resource["issue"][0]["diagnostics"]
 
     asyncio.run(scenario())

@@ -120,6 +120,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else "请求错误"
+        if exc.status_code == 400:
+            # A body FastAPI could not parse at all: the same 422 as any other bad input.
+            detail = "请求体无法解析：须为合法的 JSON 或表单"
+            if request.url.path.startswith(FHIR_PREFIX):
+                return operation_outcome(
+                    422, [{"severity": "error", "code": "structure", "diagnostics": detail}]
+                )
+            return JSONResponse(
+                {"error": "MalformedBody", "detail": detail, "field": "body"}, status_code=422
+            )
         if request.url.path.startswith(FHIR_PREFIX):
             return operation_outcome(
                 exc.status_code,
@@ -132,9 +142,13 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-class BodySizeLimit:
-    """Refuse request bodies over `max_bytes` with 413 before reading them whole (ASGI
-    middleware so it also covers chunked uploads without Content-Length)."""
+NUL_MARKERS = (b"\x00", b"%00", b"\\u0000")
+
+
+class InputGuard:
+    """Refuse, before any handler runs, what no field may hold: request bodies over
+    `max_bytes` (413, also for chunked uploads without Content-Length) and NUL characters in
+    the path, query or body (422; PostgreSQL text cannot store them). ASGI middleware."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -147,43 +161,103 @@ class BodySizeLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, send)
+            await self._reject(scope, send, 413)
+            return
+        query = (scope.get("query_string") or b"").lower()
+        raw_path = (scope.get("raw_path") or b"").lower()
+        if any(m in query or m in raw_path for m in NUL_MARKERS) or "\x00" in scope["path"]:
+            await self._reject(scope, send, 422)
             return
         received = 0
-        too_big = False
 
-        async def limited_receive() -> Message:
-            nonlocal received, too_big
+        async def guarded_receive() -> Message:
+            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                body: bytes = message.get("body", b"")
+                received += len(body)
                 if received > self.max_bytes:
-                    too_big = True
-                    raise _TooLarge
+                    raise _Refused(413)
+                lowered = body.lower()
+                if any(m in lowered for m in NUL_MARKERS):
+                    raise _Refused(422)
             return message
 
         try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._reject(scope, send)
+            await self.app(scope, guarded_receive, send)
+        except _Refused as refused:
+            await self._reject(scope, send, refused.status)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
+    async def _reject(self, scope: Scope, send: Send, status: int) -> None:
         path: str = scope.get("path", "")
-        detail = f"请求体过大（上限 {self.max_bytes // 1000} KB）"
+        if status == 413:
+            error, detail = "PayloadTooLarge", f"请求体过大（上限 {self.max_bytes // 1000} KB）"
+        else:
+            error, detail = "InvalidCharacter", "输入含有不允许的空字符（NUL）"
         if path.startswith(FHIR_PREFIX):
+            code = "too-costly" if status == 413 else "invalid"
             response: JSONResponse = operation_outcome(
-                413, [{"severity": "error", "code": "too-costly", "diagnostics": detail}]
+                status, [{"severity": "error", "code": code, "diagnostics": detail}]
             )
         else:
-            response = JSONResponse(
-                {"error": "PayloadTooLarge", "detail": detail}, status_code=413
-            )
+            response = JSONResponse({"error": error, "detail": detail}, status_code=status)
         await response(scope, _noop_receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _Refused(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
 
 
 async def _noop_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "错误响应：error 为错误类型，detail 为中文说明，field 指明出错字段",
+    "properties": {
+        "error": {"type": "string"},
+        "detail": {"type": "string"},
+        "field": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "problem": {"type": "string"}},
+            },
+        },
+    },
+    "required": ["error", "detail"],
+    "additionalProperties": True,
+}
+
+
+def install_problem_schema(app: FastAPI) -> None:
+    """Document the error body the handlers above really send: FastAPI's generated schema
+    describes its own default 422 body, which caregrid replaces."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas["HTTPValidationError"] = PROBLEM_SCHEMA
+        schemas.pop("ValidationError", None)
+        for path_item in spec.get("paths", {}).values():
+            for operation in path_item.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status.startswith(("4",)) and "content" not in response:
+                        response["content"] = {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/HTTPValidationError"}
+                            }
+                        }
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]

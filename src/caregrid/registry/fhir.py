@@ -30,6 +30,7 @@ from caregrid.core.fhir import (
     split_token,
 )
 from caregrid.core.http import DB
+from caregrid.core.ids import MAX_ID
 from caregrid.core.pagination import PageParams
 from caregrid.identity.deps import CurrentActor
 from caregrid.registry import service
@@ -42,7 +43,8 @@ from caregrid.registry.schemas import (
     ResidentCreate,
 )
 
-router = APIRouter(prefix="/fhir/R4", tags=["fhir"])
+# FHIR is described by its own CapabilityStatement (/fhir/R4/metadata), not by OpenAPI.
+router = APIRouter(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
 
 ORG_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/organization-type"
 LEVEL_SYSTEM = f"{CODESYSTEM_BASE}/institution-level"
@@ -299,19 +301,14 @@ def metadata(request: Request) -> FhirResponse:
 
 
 def _get_group(db: Session, fhir_id: str) -> Group:
-    try:
-        return service.get_group(db, int(fhir_id.removeprefix(GROUP_PREFIX)))
-    except ValueError as exc:
-        raise NotFound(f"Organization/{fhir_id} 不存在") from exc
+    return service.get_group(db, _safe_int(fhir_id.removeprefix(GROUP_PREFIX)))
 
 
 @router.get("/Organization/{fhir_id}", response_class=FhirResponse)
 def read_organization(fhir_id: str, db: DB, actor: CurrentActor) -> FhirResponse:
     if fhir_id.startswith(GROUP_PREFIX):
         return FhirResponse(group_to_fhir(_get_group(db, fhir_id)))
-    if not fhir_id.isdigit():
-        raise NotFound(f"Organization/{fhir_id} 不存在")
-    return FhirResponse(institution_to_fhir(service.get_institution(db, int(fhir_id))))
+    return FhirResponse(institution_to_fhir(service.get_institution(db, _safe_int(fhir_id))))
 
 
 @router.get("/Organization", response_class=FhirResponse)
@@ -392,10 +389,12 @@ def search_organization(
 
 
 def _safe_int(value: str) -> int:
+    """An id from a FHIR path or reference; anything not a valid id matches nothing."""
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         return -1
+    return number if 0 < number <= MAX_ID else -1
 
 
 @router.get("/Practitioner/{fhir_id}", response_class=FhirResponse)

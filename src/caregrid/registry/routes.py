@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from caregrid.core.http import DB
+from caregrid.core.ids import IdInPath, OptionalIdQuery
 from caregrid.core.pagination import Page, PageParams, page_params
 from caregrid.identity.deps import CurrentActor
 from caregrid.registry import service
@@ -51,7 +52,7 @@ def list_grids(db: DB, actor: CurrentActor) -> list[GridRead]:
 
 
 @router.get("/grids/{grid_id}", response_model=GridRead, tags=["registry"], responses=NOT_FOUND)
-def get_grid(grid_id: int, db: DB, actor: CurrentActor) -> GridRead:
+def get_grid(grid_id: IdInPath, db: DB, actor: CurrentActor) -> GridRead:
     return GridRead.model_validate(service.get_grid(db, grid_id))
 
 
@@ -64,7 +65,7 @@ def list_groups(db: DB, actor: CurrentActor) -> list[GroupRead]:
 
 
 @router.get("/groups/{group_id}", response_model=GroupRead, tags=["registry"], responses=NOT_FOUND)
-def get_group(group_id: int, db: DB, actor: CurrentActor) -> GroupRead:
+def get_group(group_id: IdInPath, db: DB, actor: CurrentActor) -> GroupRead:
     group = service.get_group(db, group_id)
     members = service.group_members(db, group_id)
     return GroupRead.model_validate(group).model_copy(update={"member_count": len(members)})
@@ -76,7 +77,7 @@ def get_group(group_id: int, db: DB, actor: CurrentActor) -> GroupRead:
     tags=["registry"],
     responses=NOT_FOUND,
 )
-def group_members(group_id: int, db: DB, actor: CurrentActor) -> list[InstitutionRead]:
+def group_members(group_id: IdInPath, db: DB, actor: CurrentActor) -> list[InstitutionRead]:
     return [InstitutionRead.model_validate(i) for i in service.group_members(db, group_id)]
 
 
@@ -88,9 +89,9 @@ def list_institutions(
     q: Annotated[str | None, Query(max_length=50, description="名称或编码关键字")] = None,
     level: Level | None = None,
     kind: Kind | None = None,
-    group_id: int | None = None,
-    grid_id: int | None = None,
-    parent_id: int | None = None,
+    group_id: OptionalIdQuery = None,
+    grid_id: OptionalIdQuery = None,
+    parent_id: OptionalIdQuery = None,
 ) -> Page[InstitutionRead]:
     rows, total = service.search_institutions(
         db, paging, q=q, level=level, kind=kind, group_id=group_id, grid_id=grid_id,
@@ -121,7 +122,7 @@ def create_institution(data: InstitutionCreate, db: DB, actor: CurrentActor) -> 
     tags=["registry"],
     responses=NOT_FOUND,
 )
-def get_institution(institution_id: int, db: DB, actor: CurrentActor) -> InstitutionRead:
+def get_institution(institution_id: IdInPath, db: DB, actor: CurrentActor) -> InstitutionRead:
     return InstitutionRead.model_validate(service.get_institution(db, institution_id))
 
 
@@ -131,8 +132,7 @@ def get_institution(institution_id: int, db: DB, actor: CurrentActor) -> Institu
     tags=["registry"],
     responses={**INVALID, **FORBIDDEN, **NOT_FOUND},
 )
-def update_institution(
-    institution_id: int, data: InstitutionUpdate, db: DB, actor: CurrentActor
+def update_institution(institution_id: IdInPath, data: InstitutionUpdate, db: DB, actor: CurrentActor
 ) -> InstitutionRead:
     return InstitutionRead.model_validate(
         service.update_institution(db, actor, institution_id, data)
@@ -145,7 +145,7 @@ def update_institution(
     tags=["registry"],
     responses=NOT_FOUND,
 )
-def institution_departments(institution_id: int, db: DB, actor: CurrentActor) -> list[DepartmentRead]:
+def institution_departments(institution_id: IdInPath, db: DB, actor: CurrentActor) -> list[DepartmentRead]:
     return [DepartmentRead.model_validate(d) for d in service.departments_of(db, institution_id)]
 
 
@@ -163,7 +163,7 @@ def list_practitioners(
     actor: CurrentActor,
     paging: Paging,
     q: Annotated[str | None, Query(max_length=30)] = None,
-    institution_id: int | None = None,
+    institution_id: OptionalIdQuery = None,
 ) -> Page[PractitionerRead]:
     rows, total = service.search_practitioners(db, paging, q=q, institution_id=institution_id)
     return Page(items=_practitioners(db, list(rows)), total=total, page=paging.page, size=paging.size)
@@ -186,7 +186,7 @@ def create_practitioner(data: PractitionerCreate, db: DB, actor: CurrentActor) -
     tags=["registry"],
     responses=NOT_FOUND,
 )
-def get_practitioner(practitioner_id: int, db: DB, actor: CurrentActor) -> PractitionerRead:
+def get_practitioner(practitioner_id: IdInPath, db: DB, actor: CurrentActor) -> PractitionerRead:
     return _practitioners(db, [service.get_practitioner(db, practitioner_id)])[0]
 
 
@@ -197,8 +197,7 @@ def get_practitioner(practitioner_id: int, db: DB, actor: CurrentActor) -> Pract
     tags=["registry"],
     responses={**INVALID, **FORBIDDEN, **NOT_FOUND},
 )
-def add_practitioner_role(
-    practitioner_id: int, data: PractitionerRoleCreate, db: DB, actor: CurrentActor
+def add_practitioner_role(practitioner_id: IdInPath, data: PractitionerRoleCreate, db: DB, actor: CurrentActor
 ) -> PractitionerRead:
     service.add_practitioner_role(db, actor, practitioner_id, data)
     return _practitioners(db, [service.get_practitioner(db, practitioner_id)])[0]
@@ -260,7 +259,7 @@ def resident_duplicates(
 @router.get(
     "/residents/{resident_id}", response_model=ResidentRead, tags=["residents"], responses=NOT_FOUND
 )
-def get_resident(resident_id: int, db: DB, actor: CurrentActor) -> ResidentRead:
+def get_resident(resident_id: IdInPath, db: DB, actor: CurrentActor) -> ResidentRead:
     resident, basis = service.get_resident(db, actor, resident_id)
     return service.present(resident, basis)
 
@@ -271,8 +270,7 @@ def get_resident(resident_id: int, db: DB, actor: CurrentActor) -> ResidentRead:
     tags=["residents"],
     responses={**NOT_FOUND, **INVALID},
 )
-def update_resident(
-    resident_id: int, data: ResidentUpdate, db: DB, actor: CurrentActor
+def update_resident(resident_id: IdInPath, data: ResidentUpdate, db: DB, actor: CurrentActor
 ) -> ResidentRead:
     resident, basis = service.update_resident(db, actor, resident_id, data)
     return service.present(resident, basis)
@@ -285,8 +283,7 @@ def update_resident(
     tags=["residents"],
     responses={**NOT_FOUND, **INVALID, **FORBIDDEN},
 )
-def break_glass(
-    resident_id: int, body: BreakGlassRequest, db: DB, actor: CurrentActor
+def break_glass(resident_id: IdInPath, body: BreakGlassRequest, db: DB, actor: CurrentActor
 ) -> BreakGlassGrant:
     """Emergency access without a care relationship: a reason is required and audited."""
     grant = service.break_glass(db, actor, resident_id, body.reason)
@@ -303,7 +300,7 @@ class AuditPage(Page[AuditEntryRead]):
     tags=["residents"],
     responses=NOT_FOUND,
 )
-def resident_audit(resident_id: int, db: DB, actor: CurrentActor, paging: Paging) -> AuditPage:
+def resident_audit(resident_id: IdInPath, db: DB, actor: CurrentActor, paging: Paging) -> AuditPage:
     """Who accessed this record, newest first."""
     rows, total = service.resident_audit(
         db, actor, resident_id, limit=paging.size, offset=paging.offset
@@ -318,7 +315,7 @@ def resident_audit(resident_id: int, db: DB, actor: CurrentActor, paging: Paging
 
 @router.get("/disease-catalogs", response_model=list[CatalogEntryRead], tags=["registry"])
 def disease_catalogs(
-    db: DB, actor: CurrentActor, level: Level | None = None, group_id: int | None = None
+    db: DB, actor: CurrentActor, level: Level | None = None, group_id: OptionalIdQuery = None
 ) -> list[CatalogEntryRead]:
     return [
         CatalogEntryRead.model_validate(e)
@@ -337,7 +334,7 @@ def catalog_check(
     actor: CurrentActor,
     level: Level,
     code: Annotated[str, Query(min_length=3, max_length=20, description="ICD-10 编码")],
-    group_id: int | None = None,
+    group_id: OptionalIdQuery = None,
 ) -> list[CatalogEntryRead]:
     """Which lines of the level's catalogue cover the code (empty: outside the catalogue)."""
     return [

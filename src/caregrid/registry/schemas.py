@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from caregrid.core.ids import RefId
+
 Level = Literal["tertiary", "secondary", "primary", "village"]
 Kind = Literal[
     "general", "tcm", "maternal_child", "cdc", "specialty", "rehab_nursing", "elderly_care"
@@ -71,9 +73,9 @@ class InstitutionBase(BaseModel):
     level: Level
     kind: Kind
     role: RoleInGroup = "member"
-    group_id: int | None = None
-    grid_id: int | None = None
-    parent_id: int | None = None
+    group_id: RefId | None = None
+    grid_id: RefId | None = None
+    parent_id: RefId | None = None
     district: str | None = Field(default=None, max_length=40)
     address: str | None = Field(default=None, max_length=200)
     beds: int | None = Field(default=None, ge=0, le=20000)
@@ -88,8 +90,8 @@ class InstitutionUpdate(BaseModel):
     level: Level | None = None
     kind: Kind | None = None
     role: RoleInGroup | None = None
-    group_id: int | None = None
-    parent_id: int | None = None
+    group_id: RefId | None = None
+    parent_id: RefId | None = None
     district: str | None = Field(default=None, max_length=40)
     address: str | None = Field(default=None, max_length=200)
     beds: int | None = Field(default=None, ge=0, le=20000)
@@ -146,29 +148,29 @@ class PractitionerCreate(BaseModel):
 
 
 class PractitionerRoleCreate(BaseModel):
-    institution_id: int
-    department_id: int | None = None
+    institution_id: RefId
+    department_id: RefId | None = None
     role: str = Field(default="physician", max_length=20)
     primary_site: bool = False
 
 
 class ResidentCreate(BaseModel):
-    id_number: str = Field(min_length=15, max_length=20, description="居民身份证号码（18 位）")
+    id_number: str = Field(min_length=1, max_length=40, description="居民身份证号码（18 位；15 位旧号自动升位）")
     name: str = Field(min_length=2, max_length=30)
     sex: Sex | None = Field(default=None, description="如填写，须与身份证号一致")
     birth_date: date | None = Field(default=None, description="如填写，须与身份证号一致")
     phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
     address: str | None = Field(default=None, max_length=200)
-    grid_id: int | None = None
-    home_institution_id: int | None = Field(default=None, description="建档机构（基层医疗卫生机构）")
+    grid_id: RefId | None = None
+    home_institution_id: RefId | None = Field(default=None, description="建档机构（基层医疗卫生机构）")
 
 
 class ResidentUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=2, max_length=30)
     phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
     address: str | None = Field(default=None, max_length=200)
-    grid_id: int | None = None
-    home_institution_id: int | None = None
+    grid_id: RefId | None = None
+    home_institution_id: RefId | None = None
 
 
 class ResidentSummary(BaseModel):
