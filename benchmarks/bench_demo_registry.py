@@ -27,8 +27,14 @@ from caregrid.registry import demo as registry_demo
 
 def time_demo(engine: Engine, residents: int, seed: int) -> float:
     started = time.perf_counter()
-    build_demo(engine, profile_id="linyi", residents=residents, seed=seed, password="bench-pass-1",
-               reference_date=date(2025, 12, 31))
+    build_demo(
+        engine,
+        profile_id="linyi",
+        residents=residents,
+        seed=seed,
+        password="bench-pass-1",
+        reference_date=date(2025, 12, 31),
+    )
     return time.perf_counter() - started
 
 
@@ -40,8 +46,13 @@ def time_raw_insert(engine: Engine, residents: int, seed: int) -> float:
     structure = registry_demo.build_structure(session, registry_demo.load_structure("linyi"))
     session.commit()
     rows = list(
-        registry_demo.resident_rows(random.Random(seed), structure, residents,
-                                    reference_date=date(2025, 12, 31), batch_size=residents or 1)
+        registry_demo.resident_rows(
+            random.Random(seed),
+            structure,
+            residents,
+            reference_date=date(2025, 12, 31),
+            batch_size=residents or 1,
+        )
     )
     started = time.perf_counter()
     registry_demo.insert_residents(session, rows)
@@ -69,7 +80,8 @@ def main() -> None:
         demo_median = statistics.median(demo_times)
         raw_median = statistics.median(raw_times)
         print(
-            f"{name}: demo registry build, {args.residents:,} residents: median {demo_median:.1f} s "
+            f"{name}: demo registry build, {args.residents:,} residents: "
+            f"median {demo_median:.1f} s "
             f"({args.residents / demo_median:,.0f} residents/s); raw bulk insert of the same rows: "
             f"median {raw_median:.1f} s; ratio demo/raw = {demo_median / raw_median:.2f}"
         )

@@ -89,7 +89,9 @@ def db(engine: Engine) -> Iterator[Session]:
     may commit (it commits a savepoint)."""
     connection = engine.connect()
     outer = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     try:
         yield session
     finally:
@@ -117,7 +119,8 @@ class City:
 @pytest.fixture
 def city(db: Session) -> City:
     built = build_city(db)
-    db.commit()  # releases the savepoint: a failing request in the test rolls back only its own work
+    # Release the savepoint: a failing request in the test then rolls back only its own work.
+    db.commit()
     return built
 
 
@@ -132,19 +135,48 @@ def build_city(db: Session) -> City:
     other = Group(code="T-GRP2", name="测试市中医医院医疗集团", kind="city_group", grid_id=grid.id)
     db.add_all([group, other])
     db.flush()
-    lead = Institution(code="T-RMYY", name="测试市人民医院", level="tertiary", kind="general",
-                       role="lead", group_id=group.id, grid_id=grid.id, district="兰山区", beds=2000)
-    town = Institution(code="T-JQS", name="金雀山街道社区卫生服务中心", level="primary",
-                       kind="general", role="member", group_id=group.id, grid_id=grid.id,
-                       district="兰山区", beds=40)
-    other_lead = Institution(code="T-ZYYY", name="测试市中医医院", level="tertiary", kind="tcm",
-                             role="lead", group_id=other.id, grid_id=grid.id, district="兰山区")
+    lead = Institution(
+        code="T-RMYY",
+        name="测试市人民医院",
+        level="tertiary",
+        kind="general",
+        role="lead",
+        group_id=group.id,
+        grid_id=grid.id,
+        district="兰山区",
+        beds=2000,
+    )
+    town = Institution(
+        code="T-JQS",
+        name="金雀山街道社区卫生服务中心",
+        level="primary",
+        kind="general",
+        role="member",
+        group_id=group.id,
+        grid_id=grid.id,
+        district="兰山区",
+        beds=40,
+    )
+    other_lead = Institution(
+        code="T-ZYYY",
+        name="测试市中医医院",
+        level="tertiary",
+        kind="tcm",
+        role="lead",
+        group_id=other.id,
+        grid_id=grid.id,
+        district="兰山区",
+    )
     db.add_all([lead, town, other_lead])
     db.flush()
     group.lead_institution_id = lead.id
     other.lead_institution_id = other_lead.id
-    db.add_all([Department(institution_id=lead.id, name="心血管内科"),
-                Department(institution_id=town.id, name="全科医疗科")])
+    db.add_all(
+        [
+            Department(institution_id=lead.id, name="心血管内科"),
+            Department(institution_id=town.id, name="全科医疗科"),
+        ]
+    )
     db.flush()
     password = "Passw0rd!"
     personas = {
@@ -158,8 +190,15 @@ def build_city(db: Session) -> City:
     }
     users = {}
     for username, (name, role, inst, grp) in personas.items():
-        user = create_user(db, username=username, password=password, role=role,
-                           display_name=name, institution_id=inst, group_id=grp)
+        user = create_user(
+            db,
+            username=username,
+            password=password,
+            role=role,
+            display_name=name,
+            institution_id=inst,
+            group_id=grp,
+        )
         users[username] = actor_of(user)
     db.flush()
     return City(grid.id, group.id, other.id, lead.id, town.id, other_lead.id, users, password)

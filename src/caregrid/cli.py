@@ -8,9 +8,10 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from caregrid.core.console import err
 from caregrid.core.errors import DomainError
+from caregrid.demo import cli as demo_cli
 
 app = typer.Typer(
     name="caregrid",
@@ -18,12 +19,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-
-
-def fail(message: str) -> typer.Exit:
-    err.print(f"[red]错误：[/red]{message}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
 
 
 @app.command()
@@ -67,14 +62,29 @@ def _serve(host: str, port: int) -> None:
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 
 
+@app.command()
+def demo(
+    profile: demo_cli.ProfileOption = "linyi",
+    residents: demo_cli.ResidentsOption = 20_000,
+    seed: demo_cli.SeedOption = 2024,
+    password: demo_cli.PasswordOption = None,
+    reset: demo_cli.ResetOption = False,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="建成后启动网页服务")] = True,
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="监听端口")] = 8000,
+) -> None:
+    """生成演示城市（真实集团结构 + 合成人员与居民），打印演示账户并启动网页服务。"""
+    demo_cli.build(profile, residents, seed, password, reset)
+    if serve:
+        _serve(host, port)
+
+
 def _mount() -> None:
     from caregrid.audit.cli import app as audit_app
-    from caregrid.demo.cli import demo
     from caregrid.profiles.cli import app as profile_app
 
     app.add_typer(profile_app, name="profile", help="政策方案")
     app.add_typer(audit_app, name="audit", help="审计日志")
-    app.command(name="demo")(demo)
 
 
 _mount()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -16,8 +18,14 @@ DOCTOR = Actor(user_id=None, username="gp_wang", role="doctor", institution_id=7
 
 def _write(db: Session, n: int) -> None:
     for i in range(n):
-        audit.append(db, DOCTOR, action="read", resource="Resident", resident_id=100 + i,
-                     reason="复诊" if i % 2 else None)
+        audit.append(
+            db,
+            DOCTOR,
+            action="read",
+            resource="Resident",
+            resident_id=100 + i,
+            reason="复诊" if i % 2 else None,
+        )
 
 
 def _disable_guard(db: Session) -> None:
@@ -40,7 +48,7 @@ def test_entries_are_numbered_without_gaps_and_linked(db: Session) -> None:
     rows = db.query(AuditEntry).order_by(AuditEntry.seq).all()
     seqs = [r.seq for r in rows]
     assert seqs == list(range(1, len(rows) + 1))
-    for prev, cur in zip(rows, rows[1:], strict=False):
+    for prev, cur in itertools.pairwise(rows):
         assert cur.prev_hash == prev.entry_hash
 
 

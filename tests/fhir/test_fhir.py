@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
+from tests.conftest import City, LiveServer, login
 
 from caregrid.core.fhir import ID_CARD_SYSTEM
 from caregrid.registry.idnumber import make_id_number
-from tests.conftest import City, LiveServer, login
 
 NUMBER = make_id_number("371302", date(1970, 6, 1), 13)
 
@@ -46,15 +46,21 @@ def test_metadata_is_a_valid_capability_statement(client: TestClient) -> None:
     assert {"Organization", "Practitioner", "PractitionerRole", "Patient"} <= types
 
 
-def test_organizations_validate_and_members_are_part_of_their_group(client: TestClient, city: City) -> None:
+def test_organizations_validate_and_members_are_part_of_their_group(
+    client: TestClient, city: City
+) -> None:
     headers = login(client, "gp_wang")
     lead = client.get(f"/fhir/R4/Organization/{city.lead_id}", headers=headers).json()
     validate(lead)
     assert lead["partOf"]["reference"] == f"Organization/group-{city.group_id}"
-    members = client.get("/fhir/R4/Organization", params={"partof": f"group-{city.group_id}"},
-                         headers=headers).json()
+    members = client.get(
+        "/fhir/R4/Organization", params={"partof": f"group-{city.group_id}"}, headers=headers
+    ).json()
     validate(members)
-    assert {e["resource"]["name"] for e in members["entry"]} == {"测试市人民医院", "金雀山街道社区卫生服务中心"}
+    assert {e["resource"]["name"] for e in members["entry"]} == {
+        "测试市人民医院",
+        "金雀山街道社区卫生服务中心",
+    }
     group = client.get(f"/fhir/R4/Organization/group-{city.group_id}", headers=headers).json()
     validate(group)
 
@@ -62,15 +68,30 @@ def test_organizations_validate_and_members_are_part_of_their_group(client: Test
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"name": "测试市"}, {"测试市人民医院", "测试市中医医院", "测试市人民医院医疗集团", "测试市中医医院医疗集团"}),
+        (
+            {"name": "测试市"},
+            {
+                "测试市人民医院",
+                "测试市中医医院",
+                "测试市人民医院医疗集团",
+                "测试市中医医院医疗集团",
+            },
+        ),
         ({"type": "tcm"}, {"测试市中医医院"}),
-        ({"type": "https://caregrid.org/fhir/CodeSystem/institution-level|primary"}, {"金雀山街道社区卫生服务中心"}),
+        (
+            {"type": "https://caregrid.org/fhir/CodeSystem/institution-level|primary"},
+            {"金雀山街道社区卫生服务中心"},
+        ),
         ({"identifier": "T-RMYY"}, {"测试市人民医院"}),
         ({"name:contains": "金雀山"}, {"金雀山街道社区卫生服务中心"}),
     ],
 )
-def test_organization_search_parameters(client: TestClient, city: City, params: dict, expected: set) -> None:
-    bundle = client.get("/fhir/R4/Organization", params=params, headers=login(client, "gp_wang")).json()
+def test_organization_search_parameters(
+    client: TestClient, city: City, params: dict, expected: set
+) -> None:
+    bundle = client.get(
+        "/fhir/R4/Organization", params=params, headers=login(client, "gp_wang")
+    ).json()
     validate(bundle)
     assert {e["resource"]["name"] for e in bundle.get("entry", [])} == expected
     assert bundle["total"] == len(expected)
@@ -86,7 +107,9 @@ def test_patient_create_read_and_search(client: TestClient, city: City) -> None:
     assert patient["name"][0]["family"] == "欧阳"
     read = client.get(f"/fhir/R4/Patient/{patient['id']}", headers=headers).json()
     assert read["identifier"][0]["value"] == NUMBER
-    by_id = client.get("/fhir/R4/Patient", params={"identifier": f"{ID_CARD_SYSTEM}|{NUMBER}"}, headers=headers)
+    by_id = client.get(
+        "/fhir/R4/Patient", params={"identifier": f"{ID_CARD_SYSTEM}|{NUMBER}"}, headers=headers
+    )
     validate(by_id.json())
     assert by_id.json()["total"] == 1
 
@@ -107,9 +130,12 @@ def test_patient_search_returns_only_residents_in_care(client: TestClient, city:
         ("371302197013010019", "日期"),
     ],
 )
-def test_a_bad_id_number_is_an_operation_outcome(client: TestClient, city: City, number: str, problem: str) -> None:
-    response = client.post("/fhir/R4/Patient", json=patient_body(city, number),
-                           headers=login(client, "gp_wang"))
+def test_a_bad_id_number_is_an_operation_outcome(
+    client: TestClient, city: City, number: str, problem: str
+) -> None:
+    response = client.post(
+        "/fhir/R4/Patient", json=patient_body(city, number), headers=login(client, "gp_wang")
+    )
     assert response.status_code == 422
     outcome = response.json()
     validate(outcome)
@@ -136,43 +162,66 @@ def test_fhir_errors_are_operation_outcomes(client: TestClient, city: City) -> N
 
 def test_practitioner_and_roles(client: TestClient, city: City) -> None:
     admin = login(client, "admin_sun")
-    p = client.post("/api/v1/practitioners", json={"code": "P-9", "name": "司马光", "sex": "male"},
-                    headers=admin).json()
-    client.post(f"/api/v1/practitioners/{p['id']}/roles", json={"institution_id": city.lead_id,
-                                                               "primary_site": True}, headers=admin)
-    client.post(f"/api/v1/practitioners/{p['id']}/roles", json={"institution_id": city.township_id},
-                headers=admin)
+    p = client.post(
+        "/api/v1/practitioners",
+        json={"code": "P-9", "name": "司马光", "sex": "male"},
+        headers=admin,
+    ).json()
+    client.post(
+        f"/api/v1/practitioners/{p['id']}/roles",
+        json={"institution_id": city.lead_id, "primary_site": True},
+        headers=admin,
+    )
+    client.post(
+        f"/api/v1/practitioners/{p['id']}/roles",
+        json={"institution_id": city.township_id},
+        headers=admin,
+    )
     practitioner = client.get(f"/fhir/R4/Practitioner/{p['id']}", headers=admin).json()
     validate(practitioner)
     assert practitioner["name"][0]["family"] == "司马"
-    roles = client.get("/fhir/R4/PractitionerRole", params={"practitioner": f"Practitioner/{p['id']}"},
-                       headers=admin).json()
+    roles = client.get(
+        "/fhir/R4/PractitionerRole",
+        params={"practitioner": f"Practitioner/{p['id']}"},
+        headers=admin,
+    ).json()
     validate(roles)
     assert roles["total"] == 2
     orgs = {e["resource"]["organization"]["reference"] for e in roles["entry"]}
     assert orgs == {f"Organization/{city.lead_id}", f"Organization/{city.township_id}"}
 
 
-def test_the_independent_fhirpy_client_works_against_a_running_server(live_server: LiveServer) -> None:
+def test_the_independent_fhirpy_client_works_against_a_running_server(
+    live_server: LiveServer,
+) -> None:
     import asyncio
 
     import httpx
     from fhirpy import AsyncFHIRClient
     from fhirpy.base.exceptions import OperationOutcome
 
-    token = httpx.post(f"{live_server.url}/api/v1/auth/token",
-                       data={"username": "gp_wang", "password": live_server.city.password}).json()
-    client = AsyncFHIRClient(f"{live_server.url}/fhir/R4",
-                             authorization=f"Bearer {token['access_token']}")
+    token = httpx.post(
+        f"{live_server.url}/api/v1/auth/token",
+        data={"username": "gp_wang", "password": live_server.city.password},
+    ).json()
+    client = AsyncFHIRClient(
+        f"{live_server.url}/fhir/R4", authorization=f"Bearer {token['access_token']}"
+    )
 
     async def scenario() -> None:
         orgs = await client.resources("Organization").search(type="primary").fetch()
         assert [o["name"] for o in orgs] == ["金雀山街道社区卫生服务中心"]
         number = make_id_number("371302", date(1980, 1, 1), 21)
-        patient = client.resource("Patient", **patient_body(live_server.city, number) | {"birthDate": "1980-01-01"})
+        patient = client.resource(
+            "Patient", **patient_body(live_server.city, number) | {"birthDate": "1980-01-01"}
+        )
         await patient.save()
         assert patient["id"]
-        fetched = await client.resources("Patient").search(identifier=f"{ID_CARD_SYSTEM}|{number}").first()
+        fetched = (
+            await client.resources("Patient")
+            .search(identifier=f"{ID_CARD_SYSTEM}|{number}")
+            .first()
+        )
         assert fetched is not None and fetched["name"][0]["text"] == "欧阳娜娜"
         bad = client.resource("Patient", **patient_body(live_server.city, "371302198001010000"))
         with pytest.raises(OperationOutcome) as outcome:

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tests.conftest import City
 
 from caregrid.audit.models import AuditEntry
 from caregrid.core.actor import Actor
@@ -20,7 +21,6 @@ from caregrid.registry import service as registry
 from caregrid.registry.idnumber import make_id_number
 from caregrid.registry.schemas import ResidentCreate
 from caregrid.settings import get_settings
-from tests.conftest import City
 
 
 def make_resident(db: Session, city: City, *, home: int | None = None, seq: int = 1) -> int:
@@ -28,7 +28,9 @@ def make_resident(db: Session, city: City, *, home: int | None = None, seq: int 
     resident, _ = registry.register_resident(
         db,
         Actor.system(),
-        ResidentCreate(id_number=number, name="张秀英", home_institution_id=home, grid_id=city.grid_id),
+        ResidentCreate(
+            id_number=number, name="张秀英", home_institution_id=home, grid_id=city.grid_id
+        ),
     )
     return resident.id
 
@@ -43,11 +45,15 @@ def test_domains_contribute_relationships_without_the_access_module_knowing_them
 
 def test_the_home_institution_sees_its_residents(db: Session, city: City) -> None:
     rid = make_resident(db, city, home=city.township_id)
-    resident, basis = registry.get_resident(db, city.users["gp_wang"], rid)
+    _, basis = registry.get_resident(db, city.users["gp_wang"], rid)
     assert basis == "home_institution"
     entry = last_entry(db)
     assert (entry.username, entry.role, entry.resident_id, entry.outcome, entry.basis) == (
-        "gp_wang", "doctor", rid, "allowed", "home_institution"
+        "gp_wang",
+        "doctor",
+        rid,
+        "allowed",
+        "home_institution",
     )
     assert entry.institution_id == city.township_id
 
@@ -67,8 +73,14 @@ def test_an_encounter_at_the_users_institution_creates_the_relationship(
     specialist = city.users["specialist_li"]
     with pytest.raises(NotFound):
         registry.get_resident(db, specialist, rid)
-    record_encounter(db, Actor.system(), resident_id=rid, institution_id=city.lead_id,
-                     encounter_class="outpatient", started_at=datetime(2025, 3, 1, 9, tzinfo=SHANGHAI))
+    record_encounter(
+        db,
+        Actor.system(),
+        resident_id=rid,
+        institution_id=city.lead_id,
+        encounter_class="outpatient",
+        started_at=datetime(2025, 3, 1, 9, tzinfo=SHANGHAI),
+    )
     _, basis = registry.get_resident(db, specialist, rid)
     assert basis == "encounter"
 
@@ -87,7 +99,11 @@ def test_break_the_glass_needs_a_reason_and_is_audited(db: Session, city: City) 
         registry.break_glass(db, outsider, rid, "  ")
     grant = registry.break_glass(db, outsider, rid, "急诊抢救，患者意识不清")
     entry = last_entry(db)
-    assert (entry.action, entry.reason, entry.resident_id) == ("break_glass", "急诊抢救，患者意识不清", rid)
+    assert (entry.action, entry.reason, entry.resident_id) == (
+        "break_glass",
+        "急诊抢救，患者意识不清",
+        rid,
+    )
     _, basis = registry.get_resident(db, outsider, rid)
     assert basis == "break_glass"
     with frozen_clock(grant.expires_at + timedelta(seconds=1)), pytest.raises(NotFound):

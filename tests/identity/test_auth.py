@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from tests.conftest import City, login
 
 from caregrid.core.clock import frozen_clock, now
 from caregrid.identity import service
 from caregrid.identity.errors import AccountLocked, BadCredentials, SessionExpired
 from caregrid.identity.models import User
 from caregrid.settings import get_settings
-from tests.conftest import City, login
 
 
 def test_the_right_password_logs_in_and_resets_the_failure_count(db: Session, city: City) -> None:
@@ -58,9 +58,9 @@ def test_an_api_token_expires(db: Session, city: City) -> None:
     user = db.query(User).filter_by(username="gp_wang").one()
     token, _ = service.open_session(db, user, kind="api")
     assert service.resolve_session(db, token, kind="api").id == user.id
-    with frozen_clock(now() + timedelta(minutes=get_settings().token_ttl_minutes + 1)):
-        with pytest.raises(SessionExpired):
-            service.resolve_session(db, token, kind="api")
+    expiry = now() + timedelta(minutes=get_settings().token_ttl_minutes + 1)
+    with frozen_clock(expiry), pytest.raises(SessionExpired):
+        service.resolve_session(db, token, kind="api")
 
 
 def test_a_web_session_expires_when_idle_but_slides_while_used(db: Session, city: City) -> None:
@@ -72,9 +72,8 @@ def test_a_web_session_expires_when_idle_but_slides_while_used(db: Session, city
         service.resolve_session(db, token, kind="web")  # in use: pushed forward
     with frozen_clock(start + ttl * 1.5):
         service.resolve_session(db, token, kind="web")
-    with frozen_clock(start + ttl * 3):
-        with pytest.raises(SessionExpired):
-            service.resolve_session(db, token, kind="web")
+    with frozen_clock(start + ttl * 3), pytest.raises(SessionExpired):
+        service.resolve_session(db, token, kind="web")
 
 
 def test_a_web_session_is_not_an_api_token(db: Session, city: City) -> None:
@@ -94,14 +93,21 @@ def test_token_endpoint_issues_a_bearer_token(client: TestClient, city: City) ->
 def test_wrong_password_is_401_with_a_named_field(client: TestClient, city: City) -> None:
     response = client.post("/api/v1/auth/token", data={"username": "gp_wang", "password": "nope"})
     assert response.status_code == 401
-    assert response.json() == {"error": "BadCredentials", "detail": "用户名或密码错误", "field": "password"}
+    assert response.json() == {
+        "error": "BadCredentials",
+        "detail": "用户名或密码错误",
+        "field": "password",
+    }
 
 
 def test_failures_through_the_api_are_remembered_and_lock(client: TestClient, city: City) -> None:
     for _ in range(get_settings().max_failed_logins - 1):
-        assert client.post(
-            "/api/v1/auth/token", data={"username": "gp_wang", "password": "nope"}
-        ).status_code == 401
+        assert (
+            client.post(
+                "/api/v1/auth/token", data={"username": "gp_wang", "password": "nope"}
+            ).status_code
+            == 401
+        )
     locked = client.post("/api/v1/auth/token", data={"username": "gp_wang", "password": "nope"})
     assert locked.status_code == 423
     right = client.post(

@@ -18,9 +18,14 @@ def verify() -> None:
     with unit_of_work() as session:
         result = verify_chain(session)
     if result.ok:
-        console.print(f"[green]审计日志完整[/green]：共校验 {result.checked} 条记录，哈希链无断裂。")
+        console.print(
+            f"[green]审计日志完整[/green]：共校验 {result.checked} 条记录，哈希链无断裂。"
+        )
         return
-    console.print(f"[red]审计日志已被篡改[/red]：共校验 {result.checked} 条记录，发现 {len(result.problems)} 处问题：")
+    console.print(
+        f"[red]审计日志已被篡改[/red]：共校验 {result.checked} 条记录，"
+        f"发现 {len(result.problems)} 处问题："
+    )
     for problem in result.problems[:50]:
         console.print(f"  - {problem}")
     raise typer.Exit(1)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -110,14 +111,12 @@ def append(
     return entry
 
 
-def _write(session: Session, at: datetime, fields: dict[str, object]) -> AuditEntry:
+def _write(session: Session, at: datetime, fields: Mapping[str, Any]) -> AuditEntry:
     prev_seq, prev_hash = _take_head(session)
     entry = AuditEntry(seq=prev_seq + 1, at=at, prev_hash=prev_hash, entry_hash="", **fields)
     entry.entry_hash = compute_hash(prev_hash, entry)
     session.add(entry)
-    session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(entry_hash=entry.entry_hash)
-    )
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(entry_hash=entry.entry_hash))
     session.flush()
     return entry
 

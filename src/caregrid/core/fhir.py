@@ -53,7 +53,10 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "publisher": "caregrid",
         "kind": "instance",
         "software": {"name": "caregrid", "version": __version__},
-        "implementation": {"description": "caregrid 医疗集团协同平台 FHIR R4 接口", "url": base_url},
+        "implementation": {
+            "description": "caregrid 医疗集团协同平台 FHIR R4 接口",
+            "url": base_url,
+        },
         "fhirVersion": "4.0.1",
         "format": ["json", FHIR_JSON],
         "rest": [

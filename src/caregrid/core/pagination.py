@@ -40,7 +40,7 @@ class Page(BaseModel, Generic[T]):
         return max(1, -(-self.total // self.size))
 
 
-def paginate(session: Session, stmt: Select[tuple[T]], params: PageParams) -> tuple[Sequence[T], int]:
+def paginate(session: Session, stmt: Select[T], params: PageParams) -> tuple[Sequence[T], int]:
     """Run `stmt` for one page and count all rows matching it."""
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = session.scalars(stmt.limit(params.size).offset(params.offset)).all()

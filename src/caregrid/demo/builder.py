@@ -1,14 +1,13 @@
 """Builds the synthetic city, one domain step after another, in one transaction.
 
-Each domain owns its step (`registry.demo`, `identity.demo`, ...); later capabilities add a
-year of activity (encounters, results, referrals, contracts) as further steps appended to
-`STEPS`-style calls below, after the residents exist."""
+Each domain owns its step (`registry.demo`; the accounts are `demo.accounts`). Later
+capabilities add a year of activity (encounters, results, referrals, contracts) as further
+steps in `build_demo`, after the residents exist, each reporting through `StepProgress`."""
 
 from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 from caregrid.core.clock import today
 from caregrid.core.db import new_session
 from caregrid.core.migrate import upgrade
-from caregrid.identity.demo import DemoAccount, create_demo_accounts
+from caregrid.demo.accounts import DemoAccount, create_demo_accounts
 from caregrid.profiles.service import set_active_profile
 from caregrid.registry import demo as registry_demo
 from caregrid.registry.service import install_default_catalogs
@@ -133,6 +132,3 @@ def build_demo(
     report.password = password
     report.password_generated = generated
     return report
-
-
-ProgressFactory = Callable[[], StepProgress]

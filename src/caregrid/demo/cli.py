@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from caregrid.demo.builder import DemoReport, StepProgress
@@ -17,35 +25,40 @@ console = Console()
 
 
 class RichSteps(StepProgress):
+    """Each builder step as a line with a bar (a spinner until its total is known)."""
+
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.task: int | None = None
+        self.task: TaskID | None = None
 
     def start(self, name: str, total: int | None = None) -> None:
         self.task = self.progress.add_task(name, total=total)
 
     def advance(self, amount: int = 1) -> None:
         if self.task is not None:
-            self.progress.advance(self.task, amount)  # type: ignore[arg-type]
+            self.progress.advance(self.task, amount)
 
     def done(self) -> None:
         if self.task is not None:
-            task = self.progress.tasks[-1]
-            self.progress.update(self.task, total=task.total or 1, completed=task.total or 1)  # type: ignore[arg-type]
+            total = self.progress.tasks[-1].total or 1
+            self.progress.update(self.task, total=total, completed=total)
 
 
-def demo(
-    profile: Annotated[str, typer.Option(help="政策方案：lincang / linyi / zhongwei / yunnan_county / national_city")] = "linyi",
-    residents: Annotated[int, typer.Option(min=0, max=5_000_000, help="生成的居民人数")] = 20_000,
-    seed: Annotated[int, typer.Option(help="随机种子（相同种子生成相同城市）")] = 2024,
-    password: Annotated[str | None, typer.Option(envvar="CAREGRID_DEMO_PASSWORD", help="所有演示账户的密码（默认随机生成）")] = None,
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="建成后启动网页服务")] = True,
-    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="监听端口")] = 8000,
-    reset: Annotated[bool, typer.Option(help="PostgreSQL 已有数据时确认清空重建")] = False,
-) -> None:
-    """生成演示城市（真实集团结构 + 合成人员与居民），打印演示账户并启动网页服务。"""
-    from caregrid.cli import fail
+ProfileOption = Annotated[
+    str, typer.Option(help="政策方案：lincang / linyi / zhongwei / yunnan_county / national_city")
+]
+ResidentsOption = Annotated[int, typer.Option(min=0, max=5_000_000, help="生成的居民人数")]
+SeedOption = Annotated[int, typer.Option(help="随机种子（相同种子生成相同城市）")]
+PasswordOption = Annotated[
+    str | None,
+    typer.Option(envvar="CAREGRID_DEMO_PASSWORD", help="所有演示账户的密码（默认随机生成）"),
+]
+ResetOption = Annotated[bool, typer.Option(help="PostgreSQL 已有数据时确认清空重建")]
+
+
+def build(profile: str, residents: int, seed: int, password: str | None, reset: bool) -> None:
+    """Build the demo city and print the accounts (serving is the caller's step)."""
+    from caregrid.core.console import fail
     from caregrid.core.db import get_engine, is_sqlite
     from caregrid.demo.builder import build_demo, has_data
     from caregrid.profiles.errors import UnknownProfile
@@ -62,22 +75,29 @@ def demo(
     engine = get_engine()
     if not is_sqlite(url) and has_data(engine) and not reset:
         raise fail("目标 PostgreSQL 数据库已有数据；确认清空重建请加 --reset")
-    console.print(f"正在生成演示城市：方案 [bold]{profile}[/bold]，居民 {residents:,} 人，种子 {seed}")
+    console.print(
+        f"正在生成演示城市：方案 [bold]{profile}[/bold]，居民 {residents:,} 人，种子 {seed}"
+    )
     started = time.perf_counter()
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=False,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     ) as progress:
         report = build_demo(
-            engine, profile_id=profile, residents=residents, seed=seed, password=password,
+            engine,
+            profile_id=profile,
+            residents=residents,
+            seed=seed,
+            password=password,
             progress=RichSteps(progress),
         )
     elapsed = time.perf_counter() - started
     print_report(report, elapsed, url)
-    if serve:
-        from caregrid.cli import _serve
-
-        _serve(host, port)
 
 
 def print_report(report: DemoReport, elapsed: float, url: str) -> None:

@@ -18,9 +18,7 @@ SESSION_COOKIE = "caregrid_session"
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def current_actor(
-    request: Request, db: DB, token: Annotated[str | None, Depends(oauth2)]
-) -> Actor:
+def current_actor(request: Request, db: DB, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
     """A bearer token (API clients) or the web session cookie (browser calling the API)."""
     if token:
         user = service.resolve_session(db, token, kind="api")

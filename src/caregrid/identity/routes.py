@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
@@ -14,7 +14,10 @@ from caregrid.identity.schemas import Me, Token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
-_errors = {401: {"description": "用户名或密码错误"}, 423: {"description": "账户已锁定"}}
+_errors: dict[int | str, dict[str, Any]] = {
+    401: {"description": "用户名或密码错误"},
+    423: {"description": "账户已锁定"},
+}
 
 
 @router.post("/token", response_model=Token, responses=_errors)

@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
-from caregrid.core.actor import Actor
 from caregrid.core import hooks
+from caregrid.core.actor import Actor
 from caregrid.core.clock import now
 from caregrid.core.db import unit_of_work
 from caregrid.core.errors import Invalid
@@ -64,7 +64,10 @@ def create_user(
     institution_id: int | None = None,
     group_id: int | None = None,
     practitioner_id: int | None = None,
+    password_hash: str | None = None,
 ) -> User:
+    """Create an account. `password_hash` lets a caller that creates many accounts with one
+    password (the demo) hash it once; the password itself is still checked."""
     if role not in ROLES:
         raise Invalid(f"未知角色：{role}", field="role")
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -73,7 +76,7 @@ def create_user(
         raise UsernameTaken(f"用户名已存在：{username}", field="username")
     user = User(
         username=username,
-        password_hash=hash_password(password),
+        password_hash=password_hash or hash_password(password),
         role=role,
         display_name=display_name,
         institution_id=institution_id,
@@ -96,7 +99,9 @@ def authenticate(session: Session, username: str, password: str) -> User:
     current = now()
     if user.locked_until is not None and user.locked_until > current:
         minutes = max(1, int((user.locked_until - current).total_seconds() // 60) + 1)
-        raise AccountLocked(f"登录失败次数过多，账户已锁定，请 {minutes} 分钟后再试", field="username")
+        raise AccountLocked(
+            f"登录失败次数过多，账户已锁定，请 {minutes} 分钟后再试", field="username"
+        )
     if not ok:
         failures = user.failed_logins + 1
         values: dict[str, object] = {"failed_logins": failures}
@@ -189,7 +194,9 @@ def grant_emergency_access(
         raise RoleNotAllowed("仅临床角色可以紧急调阅（破窗）")
     reason = (reason or "").strip()
     if len(reason) < MIN_REASON_LENGTH:
-        raise ReasonRequired(f"紧急调阅必须填写理由（至少 {MIN_REASON_LENGTH} 个字）", field="reason")
+        raise ReasonRequired(
+            f"紧急调阅必须填写理由（至少 {MIN_REASON_LENGTH} 个字）", field="reason"
+        )
     hours = get_settings().break_glass_hours
     grant = EmergencyAccess(
         user_id=actor.user_id,

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from caregrid.demo.names import NameGenerator
-from caregrid.demo.population import sample_birth_dates
+from caregrid.core.synthetic.names import NameGenerator
+from caregrid.core.synthetic.population import sample_birth_dates
 from caregrid.registry.idnumber import make_id_number
 from caregrid.registry.models import (
     Department,
@@ -34,8 +34,12 @@ Progress = Callable[[int], None]
 # without dominating the build time (real tertiary hospitals have several hundred).
 STAFF_BY_LEVEL = {"tertiary": 60, "secondary": 30, "primary": 10, "village": 1}
 TITLES = ["主任医师", "副主任医师", "主治医师", "住院医师"]
-TITLE_WEIGHTS = {"tertiary": [15, 25, 35, 25], "secondary": [8, 20, 40, 32],
-                 "primary": [2, 10, 40, 48], "village": [0, 0, 20, 80]}
+TITLE_WEIGHTS = {
+    "tertiary": [15, 25, 35, 25],
+    "secondary": [8, 20, 40, 32],
+    "primary": [2, 10, 40, 48],
+    "village": [0, 0, 20, 80],
+}
 # Share of tertiary physicians who also practise at a primary member (多点执业 / 下沉坐诊).
 MULTI_SITE_SHARE = 0.15
 
@@ -82,11 +86,18 @@ def build_structure(session: Session, data: dict[str, Any]) -> Structure:
         out.grid_population[grid.id] = int(g.get("population") or 0)
         out.grid_districts[grid.id] = list(g.get("districts", []))
     for g in data["groups"]:
-        group = Group(code=g["code"], name=g["name"], kind=g["kind"], grid_id=out.grid_ids[g["grid"]])
+        group = Group(
+            code=g["code"], name=g["name"], kind=g["kind"], grid_id=out.grid_ids[g["grid"]]
+        )
         session.add(group)
         session.flush()
         out.group_ids[g["code"]] = group.id
-    group_grid = {gid: session.get(Group, gid).grid_id for gid in out.group_ids.values()}  # type: ignore[union-attr]
+    group_grid: dict[int, int] = {
+        gid: grid_id
+        for gid, grid_id in session.execute(
+            select(Group.id, Group.grid_id).where(Group.id.in_(out.group_ids.values()))
+        ).all()
+    }
     pending_parents: list[tuple[Institution, str]] = []
     for i in data["institutions"]:
         group_id = out.group_ids.get(i["group"]) if i.get("group") else None
@@ -118,9 +129,9 @@ def build_structure(session: Session, data: dict[str, Any]) -> Structure:
     for inst, parent_code in pending_parents:
         inst.parent_id = out.institution_ids[parent_code]
     for g in data["groups"]:
-        group = session.get(Group, out.group_ids[g["code"]])
-        assert group is not None
-        group.lead_institution_id = out.institution_ids[g["lead"]]
+        lead_of = session.get(Group, out.group_ids[g["code"]])
+        assert lead_of is not None
+        lead_of.lead_institution_id = out.institution_ids[g["lead"]]
     departments: dict[str, list[str]] = data.get("departments", {})
     for inst in session.scalars(select(Institution)).all():
         names = list(departments.get(inst.level, []))
@@ -164,7 +175,7 @@ def generate_practitioners(session: Session, rng: random.Random, structure: Stru
                     "qualification": "physician",
                 }
             )
-            inst_depts = depts.get(inst_id) or [None]
+            inst_depts: list[int | None] = [*depts.get(inst_id, [])] or [None]
             roles.append(
                 {
                     "practitioner_id": pid,
@@ -185,7 +196,7 @@ def generate_practitioners(session: Session, rng: random.Random, structure: Stru
                     {
                         "practitioner_id": pid,
                         "institution_id": site,
-                        "department_id": (depts.get(site) or [None])[0],
+                        "department_id": (depts.get(site) or [None])[0],  # type: ignore[list-item]
                         "role": "physician",
                         "primary_site": False,
                     }
@@ -243,7 +254,9 @@ def resident_rows(
             grid_id = grids[idx]
             districts = structure.grid_districts[grid_id] or list(structure.region_codes)
             district = districts[idx % len(districts)]
-            region = structure.region_codes.get(district) or next(iter(structure.region_codes.values()))
+            region = structure.region_codes.get(district) or next(
+                iter(structure.region_codes.values())
+            )
             counters = used.setdefault((region, birth), [1, 0])  # next odd, next even
             parity = 0 if sex == "male" else 1
             seq = counters[parity]
@@ -264,7 +277,7 @@ def resident_rows(
                 )
             )
         addresses = names.addresses(len(batch), list(structure.region_codes), structure.city)
-        batch = [row[:5] + (addr,) + row[6:] for row, addr in zip(batch, addresses, strict=True)]
+        batch = [(*row[:5], addr, *row[6:]) for row, addr in zip(batch, addresses, strict=True)]
         produced += k
         yield ResidentBatch(batch)
 
@@ -279,21 +292,29 @@ def insert_residents(session: Session, batches: Any, progress: Progress | None =
     from caregrid.core.clock import now
 
     stamp = now()
+    if dialect == "sqlite":
+        # Index pages of a million random ID numbers must stay in memory during the load;
+        # SQLite's default 2 MB cache would spill them to the WAL over and over.
+        connection.exec_driver_sql("PRAGMA cache_size=-1000000")
     for batch in batches:
         rows = batch.rows
         if dialect == "postgresql":
             raw = connection.connection.driver_connection
+            assert raw is not None
             cols = ", ".join(RESIDENT_COLUMNS)
-            with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
-                f"COPY resident ({cols}, {created}) FROM STDIN"
-            ) as copy:
+            with (
+                raw.cursor() as cur,
+                cur.copy(f"COPY resident ({cols}, {created}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row((*row, stamp, stamp))
         else:
             cols = ", ".join(RESIDENT_COLUMNS)
             marks = ", ".join("?" for _ in range(len(RESIDENT_COLUMNS) + 2))
             stamp_text = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            cursor = driver.cursor()
             cursor.executemany(
                 f"INSERT INTO resident ({cols}, {created}) VALUES ({marks})",
                 [(*r[:3], r[3].isoformat(), *r[4:], stamp_text, stamp_text) for r in rows],
@@ -302,6 +323,8 @@ def insert_residents(session: Session, batches: Any, progress: Progress | None =
         total += len(rows)
         if progress:
             progress(len(rows))
+    if dialect == "sqlite":
+        connection.exec_driver_sql("PRAGMA cache_size=-2000")
     return total
 
 

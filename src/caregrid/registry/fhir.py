@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
 from caregrid.core.errors import Invalid, NotFound
@@ -54,8 +54,26 @@ INSTITUTION_CODE_SYSTEM = "https://caregrid.org/fhir/sid/institution-code"
 GROUP_CODE_SYSTEM = "https://caregrid.org/fhir/sid/group-code"
 PRACTITIONER_CODE_SYSTEM = "https://caregrid.org/fhir/sid/practitioner-code"
 COMPOUND_SURNAMES = (
-    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐",
-    "长孙", "宇文", "司徒", "夏侯", "轩辕", "端木", "独孤", "南宫", "西门", "百里",
+    "欧阳",
+    "司马",
+    "上官",
+    "诸葛",
+    "东方",
+    "皇甫",
+    "尉迟",
+    "公孙",
+    "慕容",
+    "令狐",
+    "长孙",
+    "宇文",
+    "司徒",
+    "夏侯",
+    "轩辕",
+    "端木",
+    "独孤",
+    "南宫",
+    "西门",
+    "百里",
 )
 GROUP_PREFIX = "group-"
 MAX_COUNT = 100
@@ -148,9 +166,25 @@ def institution_to_fhir(inst: Institution) -> dict[str, Any]:
         "active": inst.active,
         "identifier": [{"system": INSTITUTION_CODE_SYSTEM, "value": inst.code}],
         "type": [
-            {"coding": [{"system": ORG_TYPE_SYSTEM, "code": "prov", "display": "Healthcare Provider"}]},
-            {"coding": [{"system": LEVEL_SYSTEM, "code": inst.level, "display": LEVEL_LABELS[inst.level]}]},
-            {"coding": [{"system": KIND_SYSTEM, "code": inst.kind, "display": KIND_LABELS[inst.kind]}]},
+            {
+                "coding": [
+                    {"system": ORG_TYPE_SYSTEM, "code": "prov", "display": "Healthcare Provider"}
+                ]
+            },
+            {
+                "coding": [
+                    {
+                        "system": LEVEL_SYSTEM,
+                        "code": inst.level,
+                        "display": LEVEL_LABELS[inst.level],
+                    }
+                ]
+            },
+            {
+                "coding": [
+                    {"system": KIND_SYSTEM, "code": inst.kind, "display": KIND_LABELS[inst.kind]}
+                ]
+            },
         ],
         "name": inst.name,
     }
@@ -249,7 +283,9 @@ def patient_from_fhir(body: dict[str, Any]) -> ResidentCreate:
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__") or "Patient"
-        raise Invalid(f"Patient 结构无效：{path}：{first.get('msg')}", field=f"Patient.{path}") from exc
+        raise Invalid(
+            f"Patient 结构无效：{path}：{first.get('msg')}", field=f"Patient.{path}"
+        ) from exc
     ids = [i for i in body.get("identifier") or [] if i.get("system") == ID_CARD_SYSTEM]
     if not ids or not ids[0].get("value"):
         raise Invalid(
@@ -275,7 +311,9 @@ def patient_from_fhir(body: dict[str, Any]) -> ResidentCreate:
     if managing:
         ref = reference_id(managing, "Organization")
         if not ref.isdigit():
-            raise Invalid("managingOrganization 须引用一家机构", field="Patient.managingOrganization")
+            raise Invalid(
+                "managingOrganization 须引用一家机构", field="Patient.managingOrganization"
+            )
         home_id = int(ref)
     try:
         return ResidentCreate(
@@ -330,7 +368,7 @@ def search_organization(
     include_groups = partof is None
     if _id:
         if _id.startswith(GROUP_PREFIX):
-            inst_stmt = inst_stmt.where(False)
+            inst_stmt = inst_stmt.where(false())
             group_stmt = group_stmt.where(Group.id == _safe_int(_id.removeprefix(GROUP_PREFIX)))
         else:
             inst_stmt = inst_stmt.where(Institution.id == _safe_int(_id))
@@ -347,7 +385,7 @@ def search_organization(
         if system in (None, INSTITUTION_CODE_SYSTEM):
             inst_stmt = inst_stmt.where(Institution.code == value)
         else:
-            inst_stmt = inst_stmt.where(False)
+            inst_stmt = inst_stmt.where(false())
         if system in (None, GROUP_CODE_SYSTEM):
             group_stmt = group_stmt.where(Group.code == value)
         else:
@@ -361,7 +399,7 @@ def search_organization(
             conditions.append(Institution.kind == code)
         if system in (None, ORG_TYPE_SYSTEM) and code == "prov":
             conditions.append(Institution.id.is_not(None))
-        inst_stmt = inst_stmt.where(or_(*conditions)) if conditions else inst_stmt.where(False)
+        inst_stmt = inst_stmt.where(or_(*conditions)) if conditions else inst_stmt.where(false())
         if system in (None, GROUP_SYSTEM):
             group_stmt = group_stmt.where(Group.kind == code)
         else:
@@ -423,7 +461,7 @@ def search_practitioner(
         if system in (None, PRACTITIONER_CODE_SYSTEM):
             stmt = stmt.where(Practitioner.code == value)
         else:
-            stmt = stmt.where(False)
+            stmt = stmt.where(false())
     total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = db.scalars(stmt.order_by(Practitioner.id).limit(count).offset((page - 1) * count)).all()
     return FhirResponse(
@@ -462,8 +500,12 @@ def search_practitioner_role(
     rows, total = service.practitioner_roles(
         db,
         PageParams(page=page, size=count),
-        practitioner_id=_safe_int(reference_id(practitioner, "Practitioner")) if practitioner else None,
-        institution_id=_safe_int(reference_id(organization, "Organization")) if organization else None,
+        practitioner_id=_safe_int(reference_id(practitioner, "Practitioner"))
+        if practitioner
+        else None,
+        institution_id=_safe_int(reference_id(organization, "Organization"))
+        if organization
+        else None,
     )
     return FhirResponse(
         searchset(request, _roles_to_fhir(db, list(rows)), total, page=page, count=count)

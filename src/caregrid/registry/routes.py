@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
@@ -11,6 +12,7 @@ from caregrid.core.ids import IdInPath, OptionalIdQuery
 from caregrid.core.pagination import Page, PageParams, page_params
 from caregrid.identity.deps import CurrentActor
 from caregrid.registry import service
+from caregrid.registry.models import Practitioner
 from caregrid.registry.schemas import (
     AuditEntryRead,
     BreakGlassGrant,
@@ -37,9 +39,10 @@ from caregrid.registry.schemas import (
 
 router = APIRouter(prefix="/api/v1", responses={401: {"description": "未登录或登录已过期"}})
 Paging = Annotated[PageParams, Depends(page_params)]
-NOT_FOUND = {404: {"description": "不存在（或无诊疗关系）"}}
-INVALID = {422: {"description": "输入有误，响应中 field 指明字段"}}
-FORBIDDEN = {403: {"description": "当前角色无权执行此操作"}}
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: {"description": "不存在（或无诊疗关系）"}}
+INVALID: Responses = {422: {"description": "输入有误，响应中 field 指明字段"}}
+FORBIDDEN: Responses = {403: {"description": "当前角色无权执行此操作"}}
 
 
 class ResidentPage(Page[ResidentSummary]):
@@ -94,7 +97,13 @@ def list_institutions(
     parent_id: OptionalIdQuery = None,
 ) -> Page[InstitutionRead]:
     rows, total = service.search_institutions(
-        db, paging, q=q, level=level, kind=kind, group_id=group_id, grid_id=grid_id,
+        db,
+        paging,
+        q=q,
+        level=level,
+        kind=kind,
+        group_id=group_id,
+        grid_id=grid_id,
         parent_id=parent_id,
     )
     return Page(
@@ -132,7 +141,8 @@ def get_institution(institution_id: IdInPath, db: DB, actor: CurrentActor) -> In
     tags=["registry"],
     responses={**INVALID, **FORBIDDEN, **NOT_FOUND},
 )
-def update_institution(institution_id: IdInPath, data: InstitutionUpdate, db: DB, actor: CurrentActor
+def update_institution(
+    institution_id: IdInPath, data: InstitutionUpdate, db: DB, actor: CurrentActor
 ) -> InstitutionRead:
     return InstitutionRead.model_validate(
         service.update_institution(db, actor, institution_id, data)
@@ -145,11 +155,13 @@ def update_institution(institution_id: IdInPath, data: InstitutionUpdate, db: DB
     tags=["registry"],
     responses=NOT_FOUND,
 )
-def institution_departments(institution_id: IdInPath, db: DB, actor: CurrentActor) -> list[DepartmentRead]:
+def institution_departments(
+    institution_id: IdInPath, db: DB, actor: CurrentActor
+) -> list[DepartmentRead]:
     return [DepartmentRead.model_validate(d) for d in service.departments_of(db, institution_id)]
 
 
-def _practitioners(db: DB, rows: list) -> list[PractitionerRead]:  # type: ignore[type-arg]
+def _practitioners(db: DB, rows: Sequence[Practitioner]) -> list[PractitionerRead]:
     sites = service.practitioner_sites(db, [p.id for p in rows])
     return [
         PractitionerRead.model_validate(p).model_copy(update={"sites": sites.get(p.id, [])})
@@ -166,7 +178,7 @@ def list_practitioners(
     institution_id: OptionalIdQuery = None,
 ) -> Page[PractitionerRead]:
     rows, total = service.search_practitioners(db, paging, q=q, institution_id=institution_id)
-    return Page(items=_practitioners(db, list(rows)), total=total, page=paging.page, size=paging.size)
+    return Page(items=_practitioners(db, rows), total=total, page=paging.page, size=paging.size)
 
 
 @router.post(
@@ -197,7 +209,8 @@ def get_practitioner(practitioner_id: IdInPath, db: DB, actor: CurrentActor) -> 
     tags=["registry"],
     responses={**INVALID, **FORBIDDEN, **NOT_FOUND},
 )
-def add_practitioner_role(practitioner_id: IdInPath, data: PractitionerRoleCreate, db: DB, actor: CurrentActor
+def add_practitioner_role(
+    practitioner_id: IdInPath, data: PractitionerRoleCreate, db: DB, actor: CurrentActor
 ) -> PractitionerRead:
     service.add_practitioner_role(db, actor, practitioner_id, data)
     return _practitioners(db, [service.get_practitioner(db, practitioner_id)])[0]
@@ -251,7 +264,9 @@ def resident_duplicates(
     db: DB, actor: CurrentActor, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> list[DuplicatePair]:
     return [
-        DuplicatePair(reason="姓名、性别、出生日期相同", residents=[service.summarize(r) for r in group])
+        DuplicatePair(
+            reason="姓名、性别、出生日期相同", residents=[service.summarize(r) for r in group]
+        )
         for group in service.duplicate_candidates(db, actor, limit=limit)
     ]
 
@@ -270,7 +285,8 @@ def get_resident(resident_id: IdInPath, db: DB, actor: CurrentActor) -> Resident
     tags=["residents"],
     responses={**NOT_FOUND, **INVALID},
 )
-def update_resident(resident_id: IdInPath, data: ResidentUpdate, db: DB, actor: CurrentActor
+def update_resident(
+    resident_id: IdInPath, data: ResidentUpdate, db: DB, actor: CurrentActor
 ) -> ResidentRead:
     resident, basis = service.update_resident(db, actor, resident_id, data)
     return service.present(resident, basis)
@@ -283,11 +299,14 @@ def update_resident(resident_id: IdInPath, data: ResidentUpdate, db: DB, actor: 
     tags=["residents"],
     responses={**NOT_FOUND, **INVALID, **FORBIDDEN},
 )
-def break_glass(resident_id: IdInPath, body: BreakGlassRequest, db: DB, actor: CurrentActor
+def break_glass(
+    resident_id: IdInPath, body: BreakGlassRequest, db: DB, actor: CurrentActor
 ) -> BreakGlassGrant:
     """Emergency access without a care relationship: a reason is required and audited."""
     grant = service.break_glass(db, actor, resident_id, body.reason)
-    return BreakGlassGrant(resident_id=resident_id, expires_at=grant.expires_at, reason=grant.reason)
+    return BreakGlassGrant(
+        resident_id=resident_id, expires_at=grant.expires_at, reason=grant.reason
+    )
 
 
 class AuditPage(Page[AuditEntryRead]):

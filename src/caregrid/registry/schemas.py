@@ -82,7 +82,9 @@ class InstitutionBase(BaseModel):
 
 
 class InstitutionCreate(InstitutionBase):
-    code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$", description="机构编码（大写字母、数字、连字符）")
+    code: str = Field(
+        pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$", description="机构编码（大写字母、数字、连字符）"
+    )
 
 
 class InstitutionUpdate(BaseModel):
@@ -155,14 +157,18 @@ class PractitionerRoleCreate(BaseModel):
 
 
 class ResidentCreate(BaseModel):
-    id_number: str = Field(min_length=1, max_length=40, description="居民身份证号码（18 位；15 位旧号自动升位）")
+    id_number: str = Field(
+        min_length=1, max_length=40, description="居民身份证号码（18 位；15 位旧号自动升位）"
+    )
     name: str = Field(min_length=2, max_length=30)
     sex: Sex | None = Field(default=None, description="如填写，须与身份证号一致")
     birth_date: date | None = Field(default=None, description="如填写，须与身份证号一致")
     phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
     address: str | None = Field(default=None, max_length=200)
     grid_id: RefId | None = None
-    home_institution_id: RefId | None = Field(default=None, description="建档机构（基层医疗卫生机构）")
+    home_institution_id: RefId | None = Field(
+        default=None, description="建档机构（基层医疗卫生机构）"
+    )
 
 
 class ResidentUpdate(BaseModel):

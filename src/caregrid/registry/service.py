@@ -10,8 +10,8 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 from importlib import resources
+from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -129,7 +129,7 @@ def institutions_query(
     group_id: int | None = None,
     grid_id: int | None = None,
     parent_id: int | None = None,
-) -> Select[tuple[Institution]]:
+) -> Select[Institution]:
     stmt = select(Institution)
     if q:
         like = f"%{q.strip()}%"
@@ -226,7 +226,9 @@ def update_institution(
 def departments_of(session: Session, institution_id: int) -> Sequence[Department]:
     get_institution(session, institution_id)
     return session.scalars(
-        select(Department).where(Department.institution_id == institution_id).order_by(Department.id)
+        select(Department)
+        .where(Department.institution_id == institution_id)
+        .order_by(Department.id)
     ).all()
 
 
@@ -246,7 +248,7 @@ def institution_staff_count(session: Session, institution_id: int) -> int:
 
 def practitioners_query(
     *, q: str | None = None, institution_id: int | None = None
-) -> Select[tuple[Practitioner]]:
+) -> Select[Practitioner]:
     stmt = select(Practitioner)
     if institution_id is not None:
         stmt = stmt.where(
@@ -274,7 +276,9 @@ def get_practitioner(session: Session, practitioner_id: int) -> Practitioner:
     return p
 
 
-def practitioner_sites(session: Session, practitioner_ids: Sequence[int]) -> dict[int, list[PractitionerSite]]:
+def practitioner_sites(
+    session: Session, practitioner_ids: Sequence[int]
+) -> dict[int, list[PractitionerSite]]:
     """Where each practitioner works (多点执业 gives several sites)."""
     rows = session.execute(
         select(PractitionerRole, Institution.name, Department.name)
@@ -356,7 +360,7 @@ def summarize(resident: Resident) -> ResidentSummary:
         id=resident.id,
         name=resident.name,
         id_number_masked=mask_id_number(resident.id_number),
-        sex=resident.sex,  # type: ignore[arg-type]
+        sex=resident.sex,
         birth_year=resident.birth_date.year,
         age=_age(resident.birth_date, resident.deceased_on or today()),
         grid_id=resident.grid_id,
@@ -585,9 +589,7 @@ def update_resident(
     return resident, basis
 
 
-def break_glass(
-    session: Session, actor: Actor, resident_id: int, reason: str
-) -> EmergencyAccess:
+def break_glass(session: Session, actor: Actor, resident_id: int, reason: str) -> EmergencyAccess:
     """Emergency access to a record with no care relationship: reason required, audited."""
     require_resident_exists(session, resident_id)
     return identity.grant_emergency_access(session, actor, resident_id, reason)
@@ -606,7 +608,9 @@ def resident_audit(
     return audit.entries_for_resident(session, resident_id, limit=limit, offset=offset)
 
 
-def duplicate_candidates(session: Session, actor: Actor, *, limit: int = 50) -> list[list[Resident]]:
+def duplicate_candidates(
+    session: Session, actor: Actor, *, limit: int = 50
+) -> list[list[Resident]]:
     """Groups of residents sharing name, sex and birth date: candidates for a merge review."""
     _require_role(actor, ADMIN_ROLES, "查看疑似重复档案")
     keys = session.execute(
@@ -656,8 +660,10 @@ def _home_institution(session: Session, actor: Actor, resident_id: int) -> bool:
 
 
 def load_default_catalog_file() -> dict[str, object]:
-    text = resources.files("caregrid.registry").joinpath("data/disease_catalogs.toml").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("caregrid.registry")
+        .joinpath("data/disease_catalogs.toml")
+        .read_text(encoding="utf-8")
     )
     return tomllib.loads(text)
 
@@ -697,7 +703,9 @@ def catalog_entries(
         stmt = stmt.where(DiseaseCatalogEntry.level == level)
     own = aliased(DiseaseCatalogEntry)
     if group_id is not None:
-        has_own = select(own.id).where(own.group_id == group_id, own.level == DiseaseCatalogEntry.level)
+        has_own = select(own.id).where(
+            own.group_id == group_id, own.level == DiseaseCatalogEntry.level
+        )
         stmt = stmt.where(
             or_(
                 DiseaseCatalogEntry.group_id == group_id,
