@@ -23,6 +23,7 @@ def create_app() -> FastAPI:
     load_all()
     from caregrid.identity.deps import current_actor
     from caregrid.identity.routes import router as auth_router
+    from caregrid.profiles.routes import active_router
     from caregrid.profiles.routes import router as profiles_router
     from caregrid.registry.fhir import router as registry_fhir_router
     from caregrid.registry.routes import router as registry_router
@@ -42,6 +43,7 @@ def create_app() -> FastAPI:
     app.include_router(auth_router)
     app.include_router(registry_router)
     app.include_router(profiles_router, dependencies=[Depends(current_actor)])
+    app.include_router(active_router, dependencies=[Depends(current_actor)])
     app.include_router(registry_fhir_router)
     install_pages(app)
     app.add_middleware(InputGuard, max_bytes=settings.max_body_bytes)

@@ -1,24 +1,34 @@
-"""The deployment's active profile (stored in the database) and the group's overrides."""
+"""The deployment's active profile (stored in the database) and the group's overrides of its
+values (DESIGN §4: a group can start from a profile and override values)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from caregrid.profiles.loader import load_profile
-from caregrid.profiles.models import ActiveProfile
+from caregrid.core.actor import Actor
+from caregrid.core.errors import Forbidden, Invalid
+from caregrid.profiles.loader import apply_overrides, load_profile
+from caregrid.profiles.models import ActiveProfile, ProfileOverride
 from caregrid.profiles.schemas import PolicyProfile
 from caregrid.settings import get_settings
 
+OVERRIDE_ROLES = frozenset({"admin", "group_manager"})
+
 
 def set_active_profile(session: Session, name: str) -> PolicyProfile:
-    """Choose the profile this deployment runs (validated by loading it first)."""
+    """Choose the profile this deployment runs (validated by loading it first). Overrides
+    made for another profile no longer apply and are removed."""
     profile = load_profile(name)
     row = session.get(ActiveProfile, 1)
     if row is None:
         session.add(ActiveProfile(id=1, profile_id=name))
-    else:
+    elif row.profile_id != name:
         row.profile_id = name
+        session.execute(delete(ProfileOverride))
     session.flush()
     return profile
 
@@ -28,5 +38,41 @@ def active_profile_id(session: Session) -> str:
     return stored or get_settings().profile
 
 
+def overrides(session: Session) -> Sequence[ProfileOverride]:
+    return session.scalars(select(ProfileOverride).order_by(ProfileOverride.key)).all()
+
+
 def active_profile(session: Session) -> PolicyProfile:
-    return load_profile(active_profile_id(session))
+    """The active profile with the group's stored overrides applied."""
+    stored = {o.key: json.loads(o.value_json) for o in overrides(session)}
+    return apply_overrides(load_profile(active_profile_id(session)), stored)
+
+
+def override_parameter(
+    session: Session, actor: Actor, key: str, value: object, reason: str
+) -> PolicyProfile:
+    """Set the group's own value for one parameter. The value is checked against the
+    parameter's rules before it is stored; the reason is kept with who changed it."""
+    if actor.role not in OVERRIDE_ROLES:
+        raise Forbidden("仅系统管理员或集团管理者可以调整方案参数")
+    if len((reason or "").strip()) < 2:
+        raise Invalid("调整方案参数须填写理由", field="reason")
+    profile = load_profile(active_profile_id(session))
+    apply_overrides(profile, {key: value})  # raises ProfileInvalid naming key and problem
+    row = session.scalar(select(ProfileOverride).where(ProfileOverride.key == key))
+    if row is None:
+        row = ProfileOverride(key=key, value_json="null")
+        session.add(row)
+    row.value_json = json.dumps(value, ensure_ascii=False)
+    row.reason = reason.strip()
+    row.changed_by = actor.username
+    session.flush()
+    return active_profile(session)
+
+
+def clear_override(session: Session, actor: Actor, key: str) -> PolicyProfile:
+    if actor.role not in OVERRIDE_ROLES:
+        raise Forbidden("仅系统管理员或集团管理者可以调整方案参数")
+    session.execute(delete(ProfileOverride).where(ProfileOverride.key == key))
+    session.flush()
+    return active_profile(session)
