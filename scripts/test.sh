@@ -45,9 +45,10 @@ if [ -z "${CAREGRID_TEST_POSTGRES_URL:-}" ]; then
   fi
 fi
 
-# --- Chromium for the browser tests (never Playwright's own download) ---------------------
+# --- Chromium for the browser tests (never Playwright's own download), with CJK fonts ------
 if [ -z "${CAREGRID_CHROMIUM:-}" ]; then
   command -v chromium >/dev/null || apt_install chromium
+  fc-list 2>/dev/null | grep -qi "noto sans cjk" || apt_install fonts-noto-cjk
   if command -v chromium >/dev/null; then export CAREGRID_CHROMIUM=$(command -v chromium); fi
 fi
 

@@ -13,7 +13,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default="sqlite:///caregrid.db",
-        description="SQLAlchemy URL; SQLite (WAL) by default, postgresql+psycopg://... in production",
+        description="SQLAlchemy URL: SQLite (WAL) by default, or postgresql+psycopg://...",
     )
     profile: str = Field(default="linyi", description="policy profile used when none is stored")
     session_ttl_minutes: int = Field(default=480, ge=1, description="web session idle expiry")

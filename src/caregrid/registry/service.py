@@ -439,6 +439,11 @@ def register_resident(
     return resident, dups
 
 
+def count_residents(session: Session) -> int:
+    """Residents in the master index (an aggregate: no resident's data is read)."""
+    return session.scalar(select(func.count()).select_from(Resident)) or 0
+
+
 def _looks_like_id_number(q: str) -> bool:
     s = q.strip().upper()
     return len(s) in (15, 18) and s[:-1].isdigit() and (s[-1].isdigit() or s[-1] == "X")

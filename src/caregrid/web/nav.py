@@ -1,0 +1,116 @@
+"""The left navigation: the capabilities that are live, and those still being built (DESIGN §3),
+each with the one paragraph its "建设中" page shows and the profile sections it will follow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NavItem:
+    slug: str
+    title: str
+    href: str
+    live: bool
+    summary: str = ""
+    profile_sections: tuple[str, ...] = ()
+
+
+LIVE_NAV = (
+    NavItem("home", "首页", "/", True),
+    NavItem("groups", "医疗集团", "/groups", True),
+    NavItem("institutions", "机构目录", "/institutions", True),
+    NavItem("residents", "居民检索", "/residents", True),
+    NavItem("profile", "政策方案", "/profile", True),
+)
+
+# Capabilities still being built (DESIGN §3); each links to a page that says what it will do.
+COMING_NAV = (
+    NavItem(
+        "referral",
+        "双向转诊",
+        "/coming/referral",
+        False,
+        "基层医生用一张转诊单把患者上转到牵头医院或二级医院，专科医生接收或退回，并把急性病恢复期、"
+        "术后恢复期、危重症稳定期的患者连同康复方案下转回基层。系统依据各级诊疗病种目录提示该上转"
+        "还是下转，按状态机跟踪回执、到诊与结果反馈的闭环和时限，签约居民转诊享受优先就诊、优先检查、"
+        "优先住院，集团内一次挂号、不重复挂号，住院起付线跨转诊连续计算。",
+        ("referral",),
+    ),
+    NavItem(
+        "capacity",
+        "号源与床位",
+        "/coming/capacity",
+        False,
+        "汇集牵头医院的门诊号源和住院床位，按政策方案预留给基层和家庭医生团队的比例（下沉比例）"
+        "单独成池；预留而未用的号源在就诊前一日自动释放；任何负载下同一号源、同一床位都不会被重复预约。",
+        ("capacity",),
+    ),
+    NavItem(
+        "record",
+        "共享健康档案",
+        "/coming/record",
+        False,
+        "每位居民一份跨成员单位的连续健康档案：就诊、诊断、检查检验结果、报告和处方，通过 FHIR R4 "
+        "和 CSV 从各成员单位的 HIS/EMR 汇入。医生开具检查前即可看到其他成员单位近期可互认的结果，"
+        "避免重复检查（检查检验结果互认）。",
+        ("mutual_recognition", "information"),
+    ),
+    NavItem(
+        "centres",
+        "资源共享中心",
+        "/coming/centres",
+        False,
+        "检验、影像、心电、病理、超声和消毒供应等资源共享中心为全体成员单位服务：成员单位开单、"
+        "中心工作列表接收（乡检查、县诊断），报告回传开单机构，并监测报告周转时间；成员单位之间可发起远程会诊。",
+        ("centres",),
+    ),
+    NavItem(
+        "familydoctor",
+        "家庭医生签约",
+        "/coming/familydoctor",
+        False,
+        "管理由全科医生和专科医生组成的家庭医生团队，面向普通人群、慢病患者、妇女、儿童、老年人、"
+        "残疾人和计划生育特殊家庭的签约服务包，以及居民的签约与履约情况。",
+        ("family_doctor",),
+    ),
+    NavItem(
+        "chronic",
+        "慢病管理",
+        "/coming/chronic",
+        False,
+        "按国家基本公共卫生服务规范管理高血压和糖尿病患者：登记、随访、控制情况评估，"
+        "支持最长 12 周的长处方，统计规范管理率和控制率。",
+        ("chronic",),
+    ),
+    NavItem(
+        "pharmacy",
+        "统一药事",
+        "/coming/pharmacy",
+        False,
+        "集团统一用药目录（国家药品编码，标注基本药物、集采和医保谈判药品），落实“1+X”基本药物配备和"
+        "一品两规，处方前置审核（审方）规则，成员单位之间的处方流转，以及采购和集采任务完成情况。",
+        ("pharmacy",),
+    ),
+    NavItem(
+        "insurance",
+        "医保结算",
+        "/coming/insurance",
+        False,
+        "按覆盖人口核定医保总额预算并留取风险金，按季度预拨，年终依据考核结果清算，执行结余留用、"
+        "合理超支分担（或超支自负），按人口在集团间分配，结余分配向基层倾斜；支持 DIP 区域点值法和"
+        "家庭医生签约服务费的预拨与考核。",
+        ("payment",),
+    ),
+    NavItem(
+        "indicators",
+        "指标驾驶舱",
+        "/coming/indicators",
+        False,
+        "计算政策方案提出的每一项指标（基层就诊率、县域就诊率、CMI、平均住院日、四级手术比例、下转率、"
+        "号源与床位下沉比例等），按月份、成员单位、集团和网格展示，与当前方案的目标值对比；"
+        "配以图表和评判标准记分卡，可导出 Excel。",
+        ("targets",),
+    ),
+)
+COMING_BY_SLUG = {item.slug: item for item in COMING_NAV}

@@ -1,0 +1,416 @@
+"""The pages in a real browser: Debian's Chromium driven by Playwright (sync API), against the
+app served by uvicorn on a free local port over a demo city (Linyi profile, 300 residents,
+seed 7) built into a temporary SQLite database.
+
+Playwright never downloads a browser here (`playwright install` is not used): the executable is
+`CAREGRID_CHROMIUM` or `/usr/bin/chromium`. Without it the tests skip, or fail under CI=true.
+Each flow saves screenshots to `screenshots/` (gitignored) for a person to look at."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CAREGRID_CHROMIUM", "/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+DEMO_PASSWORD = "demo-pass-123"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def _require_chromium() -> str:
+    if os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    message = (
+        f"Chromium not found at {CHROMIUM} (install Debian's `chromium` package or set "
+        "CAREGRID_CHROMIUM); browser tests need it"
+    )
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    engine: Engine
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app on 127.0.0.1:<free port> over a freshly built demo city. The database URL is
+    set for the app through the environment (as in production) and restored afterwards."""
+    _require_chromium()
+    import uvicorn
+
+    from caregrid.core import db as core_db
+    from caregrid.demo.builder import build_demo
+    from caregrid.settings import get_settings
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser')}/demo.db"
+    saved = os.environ.get("CAREGRID_DATABASE_URL")
+    os.environ["CAREGRID_DATABASE_URL"] = url
+    get_settings.cache_clear()
+    core_db.get_engine.cache_clear()
+    server: uvicorn.Server | None = None
+    thread: threading.Thread | None = None
+    try:
+        engine = core_db.get_engine()
+        build_demo(engine, profile_id="linyi", residents=300, seed=7, password=DEMO_PASSWORD)
+        from caregrid.app import create_app
+
+        port = _free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, name="caregrid-live-server", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        yield LiveServer(f"http://127.0.0.1:{port}", engine)
+    finally:
+        if server is not None:
+            server.should_exit = True
+        if thread is not None:
+            thread.join(timeout=15)
+        core_db.get_engine().dispose()
+        if saved is None:
+            os.environ.pop("CAREGRID_DATABASE_URL", None)
+        else:
+            os.environ["CAREGRID_DATABASE_URL"] = saved
+        get_settings.cache_clear()
+        core_db.get_engine.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def browser(live_server: LiveServer) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=_require_chromium(), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+    """A fresh browser context (no cookies) with a Chinese locale. Console errors, failed
+    requests and CSP violations fail the test: a page that works only half is broken."""
+    context = browser.new_context(
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        viewport={"width": 1440, "height": 900},
+        base_url=live_server.base_url,
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console {msg.type}: {msg.text}")
+            if msg.type == "error" and "the server responded with a status of 4" not in msg.text
+            else None
+        ),
+    )
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    # A sub-resource that fails (a missing script, a stylesheet, an htmx fragment answering
+    # 500) is a problem; documents answering 4xx are expected (404 page, form errors), and a
+    # request the browser aborts because the page navigated away is not a failure.
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{r.status} {r.url}")
+            if r.status >= 500 or (r.status >= 400 and r.request.resource_type != "document")
+            else None
+        ),
+    )
+    page.on(
+        "requestfailed",
+        lambda req: (
+            problems.append(f"request failed: {req.url} {req.failure}")
+            if "ERR_ABORTED" not in (req.failure or "")
+            else None
+        ),
+    )
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not problems, problems
+
+
+def shot(page: Any, name: str, *, full_page: bool = True) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+def log_in(page: Any, username: str, password: str = DEMO_PASSWORD) -> None:
+    page.goto("/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(re.compile(r".*/$"))
+
+
+def _session(live_server: LiveServer) -> Session:
+    return Session(live_server.engine)
+
+
+def _user(live_server: LiveServer, username: str) -> Any:
+    from caregrid.identity.models import User
+
+    with _session(live_server) as s:
+        user = s.scalar(select(User).where(User.username == username))
+        assert user is not None, username
+        s.expunge(user)
+        return user
+
+
+# --- flows ----------------------------------------------------------------------------------
+
+
+def test_login_page_and_a_wrong_password(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/residents")
+    expect(page).to_have_url(re.compile(r"/login\?next=/residents$"))
+    expect(page.get_by_text("请先登录")).to_be_visible()
+    shot(page, "01-login")
+    page.get_by_label("用户名").fill("gp1")
+    page.get_by_label("密码").fill("not-the-password")
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator("#password-error")).to_have_text("用户名或密码错误")
+    shot(page, "02-login-error")
+
+
+def test_gp_browses_groups_to_the_lead_hospital(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, "gp1")
+    expect(page.locator(".topbar")).to_contain_text("caregrid 医疗集团协同平台")
+    expect(page.locator(".topbar")).to_contain_text("医生")
+    expect(page.locator("#chart-groups[data-chart-ready=true] svg")).to_be_visible()
+    shot(page, "03-home")
+
+    page.get_by_role("navigation", name="功能导航").get_by_role("link", name="医疗集团").click()
+    expect(page.locator("h1")).to_have_text("医疗集团")
+    shot(page, "04-groups")
+    page.locator("table tbody tr").first.locator("td").first.get_by_role("link").click()
+    expect(page.locator("#role-lead")).to_be_visible()
+    shot(page, "05-group-detail")
+
+    page.locator("#role-lead .member-tree a").first.click()
+    expect(page.locator(".badges")).to_contain_text("三级医院")
+    expect(page.locator(".badges")).to_contain_text("综合")
+    expect(page.locator(".badges")).to_contain_text("牵头医院")
+    expect(page.locator("#practitioners table")).to_be_visible()
+    shot(page, "06-institution")
+
+
+def test_multi_site_practitioners_are_badged(page: Any, live_server: LiveServer) -> None:
+    from playwright.sync_api import expect
+    from sqlalchemy import func
+
+    from caregrid.registry.models import PractitionerRole
+
+    with _session(live_server) as s:
+        multi = (
+            select(PractitionerRole.practitioner_id)
+            .group_by(PractitionerRole.practitioner_id)
+            .having(func.count() > 1)
+        )
+        # A primary member where lead-hospital doctors also practise (下沉坐诊).
+        institution_id = s.scalar(
+            select(PractitionerRole.institution_id)
+            .where(PractitionerRole.practitioner_id.in_(multi), ~PractitionerRole.primary_site)
+            .order_by(PractitionerRole.institution_id)
+            .limit(1)
+        )
+    assert institution_id is not None, "the demo has multi-site practitioners"
+
+    log_in(page, "gp1")
+    page.goto(f"/institutions/{institution_id}")
+    row = (
+        page.locator("#practitioners tbody tr")
+        .filter(has=page.locator(".badge", has_text="多点执业"))
+        .first
+    )
+    expect(row).to_be_visible()
+    expect(row.locator(".sites li")).to_have_count(2)
+    shot(page, "06b-institution-multi-site")
+
+
+def test_institution_directory_updates_as_you_type(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, "gp1")
+    page.goto("/institutions")
+    page.evaluate("window.__sameDocument = true")
+    search = page.get_by_label("名称或编码")
+    search.fill("卫生院")
+    search.press("End")  # a real keyup: htmx listens for keyup, not input
+    expect(page).to_have_url(re.compile(r"/institutions\?q=%E5%8D%AB%E7%94%9F%E9%99%A2$"))
+    rows = page.locator("#institution-table tbody tr")
+    expect(rows.first).to_contain_text("卫生院")
+    for name in rows.locator("td:first-child").all_inner_texts():
+        assert "卫生院" in name
+    page.get_by_label("级别").select_option("primary")
+    expect(page).to_have_url(re.compile(r"\?q=%E5%8D%AB%E7%94%9F%E9%99%A2&level=primary$"))
+    assert page.evaluate("window.__sameDocument") is True  # no full page load
+    shot(page, "07-institutions-search")
+    # Back restores the earlier list (htmx asks for the whole page again).
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"q=%E5%8D%AB%E7%94%9F%E9%99%A2$"))
+    expect(page.get_by_label("级别")).to_have_value("")
+    expect(page.locator(".result-summary")).to_contain_text("共")
+
+
+def test_gp_finds_a_resident_masked_and_opens_one_in_care(
+    page: Any, live_server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    from caregrid.registry.models import Resident
+
+    gp = _user(live_server, "gp1")
+    with _session(live_server) as s:
+        resident = s.scalar(
+            select(Resident)
+            .where(Resident.home_institution_id == gp.institution_id)
+            .order_by(Resident.id)
+            .limit(1)
+        )
+        assert resident is not None, "the demo gives gp1's centre some residents"
+        full_number, name, rid = resident.id_number, resident.name, resident.id
+    prefix = name[:2]
+
+    log_in(page, "gp1")
+    page.goto("/residents")
+    shot(page, "08-residents-empty")
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_label("姓名或身份证号").fill(prefix)
+    page.get_by_role("button", name="检索").click()
+    table = page.locator("#resident-table")
+    expect(table).to_be_visible()
+    assert page.evaluate("window.__sameDocument") is True  # htmx swapped the results in
+    expect(page).to_have_url(re.compile(r"/residents$"))  # the name is not in the URL
+    for text in table.locator("tbody td:nth-child(2)").all_inner_texts():
+        assert re.fullmatch(r"\d{4}\*{10}[\dX]{4}", text), text
+    assert full_number not in page.content()
+    row = table.locator(f'tbody tr:has(a[href="/residents/{rid}"])')
+    expect(row).to_contain_text("建档机构")
+    shot(page, "09-residents-results")
+
+    row.get_by_role("link").click()
+    expect(page.locator("h1")).to_have_text(name)
+    expect(page.locator(".access-basis")).to_contain_text("访问依据：建档机构")
+    expect(page.locator("#audit-table")).to_contain_text("gp1")
+    assert full_number not in page.content()
+    shot(page, "10-resident-record")
+
+
+def test_specialist_breaks_the_glass_and_the_audit_shows_it(
+    page: Any, live_server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    from caregrid.identity.access import care_basis
+    from caregrid.identity.service import actor_of
+    from caregrid.registry.models import Resident
+
+    specialist = actor_of(_user(live_server, "specialist1"))
+    with _session(live_server) as s:
+        candidates = s.scalars(select(Resident.id).order_by(Resident.id.desc()).limit(50)).all()
+        rid = next(r for r in candidates if care_basis(s, specialist, r) is None)
+
+    log_in(page, "specialist1")
+    page.goto(f"/residents/{rid}")
+    expect(page.locator("h1")).to_have_text("未找到或无诊疗关系")
+    page.get_by_role("button", name="紧急调阅").click()
+    expect(page.locator("#reason-error")).to_contain_text("紧急调阅必须填写理由")
+    shot(page, "11-no-relationship")
+
+    reason = "急诊抢救，患者意识不清，需查看既往病史"
+    page.get_by_label("调阅理由（必填）").fill(reason)
+    page.get_by_role("button", name="紧急调阅").click()
+    expect(page).to_have_url(re.compile(rf"/residents/{rid}$"))
+    banner = page.locator(".banner-glass")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("紧急调阅（已记录审计）")
+    expect(page.locator(".access-basis")).to_contain_text("紧急调阅")
+    glass_row = page.locator("#audit-table tbody tr.row-glass")
+    expect(glass_row).to_contain_text("specialist1")
+    expect(glass_row).to_contain_text(reason)
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", glass_row.inner_text())
+    shot(page, "12-break-glass-record")
+
+
+def test_profile_page_shows_the_linyi_reserve_with_its_clause(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, "manager1")
+    page.get_by_role("link", name="政策方案").first.click()
+    row = page.locator("#param-capacity-reserved_outpatient_share")
+    expect(row).to_contain_text("20%")
+    expect(row).to_contain_text("001 §三(三)1")
+    expect(page.locator("#scorecard ol.criteria li")).to_have_count(16)  # 001 附件3
+    shot(page, "13-profile-linyi", full_page=False)
+    page.get_by_role("navigation", name="目录").get_by_role("link", name="评判标准").click()
+    expect(page).to_have_url(re.compile(r"#scorecard$"))
+    shot(page, "13b-profile-linyi-scorecard", full_page=False)
+    page.locator(".segmented").get_by_role("link", name=re.compile("中卫")).click()
+    expect(page).to_have_url(re.compile(r"/profile/zhongwei$"))
+    expect(page.locator("#scorecard")).to_be_visible()
+    expect(page.locator(".topbar-profile")).to_contain_text("临沂")  # still the running one
+    shot(page, "14-profile-zhongwei", full_page=False)
+
+
+def test_coming_capabilities_and_missing_pages(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, "coordinator1")
+    page.get_by_role("link", name=re.compile("双向转诊")).click()
+    expect(page.locator("h1")).to_contain_text("双向转诊")
+    expect(page.locator("h1")).to_contain_text("建设中")
+    shot(page, "15-coming-referral")
+    response = page.goto("/no-such-page")
+    assert response is not None and response.status == 404
+    expect(page.locator("h1")).to_have_text("页面不存在")
+    shot(page, "16-not-found")
