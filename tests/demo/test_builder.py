@@ -99,25 +99,15 @@ def test_some_lead_physicians_practise_at_primary_members_too(tmp_path: Path) ->
 
 
 def test_the_same_seed_builds_the_same_city(tmp_path: Path) -> None:
-    def snapshot(url: str) -> list[tuple[str, str]]:
-        session = new_session(make_engine(url))
-        return list(
-            session.execute(
-                select(Resident.id_number, Resident.name).order_by(Resident.id)
-            ).all()
-        )
+    def snapshot(folder: str, seed: int) -> list[tuple[str, str]]:
+        (tmp_path / folder).mkdir()
+        session = new_session(make_engine(build(tmp_path / folder, "linyi", 300, seed=seed)))
+        rows = session.execute(select(Resident.id_number, Resident.name).order_by(Resident.id))
+        return [(number, name) for number, name in rows]
 
-    first = snapshot(
-        build(tmp_path / "a", "linyi", 300, seed=11) if (tmp_path / "a").mkdir() is None else ""
-    )
-    second = snapshot(
-        build(tmp_path / "b", "linyi", 300, seed=11) if (tmp_path / "b").mkdir() is None else ""
-    )
-    third = snapshot(
-        build(tmp_path / "c", "linyi", 300, seed=12) if (tmp_path / "c").mkdir() is None else ""
-    )
+    first, second, other = snapshot("a", 11), snapshot("b", 11), snapshot("c", 12)
     assert first == second
-    assert first != third
+    assert first != other
 
 
 def test_cli_demo_builds_without_serving_and_rejects_bad_input(tmp_path: Path) -> None:

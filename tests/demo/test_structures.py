@@ -229,3 +229,22 @@ def test_each_structure_loads_into_the_registry_with_residents(
         assert (info.sex, info.birth_date) == (sex, birth)
         assert address.startswith(data["city"]["name"])
         assert home_id in built.primary_by_grid[grid_id]
+
+
+@pytest.mark.parametrize("profile_id", ["linyi", "zhongwei", "lincang"])
+def test_the_demo_city_contains_every_member_the_plan_names(profile_id: str) -> None:
+    """The profile lists the members its seed names; the demo structure builds the city from
+    them. The two files must not drift apart."""
+    from caregrid.profiles.loader import load_profile
+    from caregrid.registry.demo import load_structure
+
+    structure = load_structure(profile_id)
+    built = {i["name"] for i in structure["institutions"]} | {
+        i["alias"] for i in structure["institutions"] if i.get("alias")
+    }
+    built_groups = {g["name"] for g in structure["groups"]}
+    for group in load_profile(profile_id).groups:
+        assert group.name in built_groups or group.lead.name in built, group.name
+        # The seeds say "市人民医院" where the city is implied: match on the full name's ending.
+        missing = [m.name for m in group.members if not any(b.endswith(m.name) for b in built)]
+        assert not missing, f"{profile_id}: {missing}"

@@ -1,0 +1,71 @@
+"""`caregrid audit verify` on a real database file: 0 when intact, 1 after tampering."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from caregrid.audit import service as audit
+from caregrid.cli import app
+from caregrid.core import db as core_db
+from caregrid.core.actor import Actor
+from caregrid.core.migrate import upgrade
+from caregrid.settings import get_settings
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "audit.db"
+    old = os.environ.get("CAREGRID_DATABASE_URL")
+    os.environ["CAREGRID_DATABASE_URL"] = f"sqlite:///{path}"
+    get_settings.cache_clear()
+    core_db.get_engine.cache_clear()
+    engine = core_db.get_engine()
+    upgrade(engine)
+    with core_db.unit_of_work(engine) as session:
+        for i in range(5):
+            audit.append(session, Actor(None, "gp_wang", "doctor"), action="read",
+                         resource="Resident", resident_id=i + 1)  # fmt: skip
+    engine.dispose()
+    yield path
+    if old is None:
+        os.environ.pop("CAREGRID_DATABASE_URL", None)
+    else:
+        os.environ["CAREGRID_DATABASE_URL"] = old
+    get_settings.cache_clear()
+    core_db.get_engine.cache_clear()
+
+
+def tamper(path: Path, sql: str) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER audit_entry_no_update")
+    conn.execute("DROP TRIGGER audit_entry_no_delete")
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
+def test_an_intact_log_verifies_with_exit_code_0(database: Path) -> None:
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    assert result.exit_code == 0
+    assert "5 条" in result.output
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit_entry SET resident_id = 99 WHERE seq = 3",
+        "DELETE FROM audit_entry WHERE seq = 2",
+        "DELETE FROM audit_entry WHERE seq = 5",
+    ],
+)
+def test_any_edit_or_deletion_exits_1_and_names_the_entry(database: Path, sql: str) -> None:
+    tamper(database, sql)
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "篡改" in result.output
