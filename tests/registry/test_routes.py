@@ -257,3 +257,17 @@ def test_disease_catalogue_says_whether_a_level_treats_a_code(
         headers=headers,
     )
     assert bad.status_code == 422
+
+
+def test_nul_characters_are_refused_before_reaching_the_database(
+    client: TestClient, city: City
+) -> None:
+    headers = login(client, "gp_wang")
+    body = {"id_number": ZHANG, "name": "张\u0000秀英"}
+    response = client.post("/api/v1/residents", json=body, headers=headers)
+    assert response.status_code == 422 and response.json()["error"] == "InvalidCharacter"
+    query = client.get("/api/v1/residents?q=%00", headers=headers)
+    assert query.status_code == 422
+    # "%00" is ordinary text inside JSON
+    ok = register(client, headers, city, address="幸福路100%00号")
+    assert ok["resident"]["address"] == "幸福路100%00号"

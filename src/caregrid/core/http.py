@@ -142,7 +142,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-NUL_MARKERS = (b"\x00", b"%00", b"\\u0000")
+URL_NUL_MARKERS = (b"\x00", b"%00")
 
 
 class InputGuard:
@@ -165,28 +165,41 @@ class InputGuard:
             return
         query = (scope.get("query_string") or b"").lower()
         raw_path = (scope.get("raw_path") or b"").lower()
-        if any(m in query or m in raw_path for m in NUL_MARKERS) or "\x00" in scope["path"]:
+        if any(m in query or m in raw_path for m in URL_NUL_MARKERS) or "\x00" in scope["path"]:
             await self._reject(scope, send, 422)
             return
+        content_type = headers.get(b"content-type", b"").lower()
+        if b"json" in content_type:
+            body_markers: tuple[bytes, ...] = (b"\x00", b"\\u0000")
+        elif b"x-www-form-urlencoded" in content_type:
+            body_markers = (b"\x00", b"%00")
+        else:
+            body_markers = (b"\x00",)
+        # Bodies are small (max_bytes): read the whole body first, check it, then hand it on.
+        chunks: list[bytes] = []
         received = 0
-
-        async def guarded_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                body: bytes = message.get("body", b"")
-                received += len(body)
-                if received > self.max_bytes:
-                    raise _Refused(413)
-                lowered = body.lower()
-                if any(m in lowered for m in NUL_MARKERS):
-                    raise _Refused(422)
-            return message
-
-        try:
-            await self.app(scope, guarded_receive, send)
-        except _Refused as refused:
-            await self._reject(scope, send, refused.status)
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk: bytes = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
+                await self._reject(scope, send, 413)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body and any(m in body.lower() for m in body_markers):
+            await self._reject(scope, send, 422)
+            return
+        await self.app(
+            scope,
+            _replay([{"type": "http.request", "body": body, "more_body": False}], receive),
+            send,
+        )
 
     async def _reject(self, scope: Scope, send: Send, status: int) -> None:
         path: str = scope.get("path", "")
@@ -204,9 +217,17 @@ class InputGuard:
         await response(scope, _noop_receive, send)
 
 
-class _Refused(Exception):
-    def __init__(self, status: int) -> None:
-        self.status = status
+def _replay(messages: list[Message], then: Receive) -> Receive:
+    """A receive callable that yields the buffered messages, then the real channel (so a
+    streaming response still learns when the client goes away)."""
+    queue = list(messages)
+
+    async def receive() -> Message:
+        if queue:
+            return queue.pop(0)
+        return await then()
+
+    return receive
 
 
 async def _noop_receive() -> Message:
