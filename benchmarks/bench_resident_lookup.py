@@ -38,7 +38,7 @@ def main() -> None:
     path = Path(args.database) if args.database else Path(tempfile.mkdtemp()) / "lookup.db"
     os.environ["CAREGRID_DATABASE_URL"] = f"sqlite:///{path}"
 
-    from tests.conftest import serve_in_thread
+    from tests.support import serve
 
     from caregrid.app import create_app
     from caregrid.core.db import get_engine
@@ -68,54 +68,54 @@ def main() -> None:
     numbers = [s[0] for s in sample]
     prefixes = [s[1][:2] for s in sample]
 
-    base, server, thread = serve_in_thread(create_app())
-    http = httpx.Client(base_url=base)
-    token = http.post(
-        "/api/v1/auth/token", data={"username": "gp1", "password": args.password}
-    ).json()
-    http.headers["Authorization"] = f"Bearer {token['access_token']}"
+    with serve(create_app()) as served:
+        base = served.base_url
+        http = httpx.Client(base_url=base)
+        token = http.post(
+            "/api/v1/auth/token", data={"username": "gp1", "password": args.password}
+        ).json()
+        http.headers["Authorization"] = f"Bearer {token['access_token']}"
 
-    def api(q: str) -> float:
-        started = time.perf_counter()
-        response = http.get("/api/v1/residents", params={"q": q, "size": 20})
-        elapsed = time.perf_counter() - started
-        assert response.status_code == 200, response.text
-        return elapsed * 1000
+        def api(q: str) -> float:
+            started = time.perf_counter()
+            response = http.get("/api/v1/residents", params={"q": q, "size": 20})
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 200, response.text
+            return elapsed * 1000
 
-    def sql_by_number(q: str) -> float:
-        started = time.perf_counter()
-        raw.execute("SELECT * FROM resident WHERE id_number = ?", (q,)).fetchall()
-        return (time.perf_counter() - started) * 1000
+        def sql_by_number(q: str) -> float:
+            started = time.perf_counter()
+            raw.execute("SELECT * FROM resident WHERE id_number = ?", (q,)).fetchall()
+            return (time.perf_counter() - started) * 1000
 
-    def sql_by_prefix(q: str) -> float:
-        started = time.perf_counter()
-        raw.execute(
-            "SELECT * FROM resident WHERE name >= ? AND name < ? ORDER BY name, id LIMIT 20",
-            (q, q + "\U0010ffff"),
-        ).fetchall()
-        raw.execute(
-            "SELECT count(*) FROM"
-            " (SELECT id FROM resident WHERE name >= ? AND name < ? LIMIT 1001)",
-            (q, q + "\U0010ffff"),
-        ).fetchall()
-        return (time.perf_counter() - started) * 1000
+        def sql_by_prefix(q: str) -> float:
+            started = time.perf_counter()
+            raw.execute(
+                "SELECT * FROM resident WHERE name >= ? AND name < ? ORDER BY name, id LIMIT 20",
+                (q, q + "\U0010ffff"),
+            ).fetchall()
+            raw.execute(
+                "SELECT count(*) FROM"
+                " (SELECT id FROM resident WHERE name >= ? AND name < ? LIMIT 1001)",
+                (q, q + "\U0010ffff"),
+            ).fetchall()
+            return (time.perf_counter() - started) * 1000
 
-    for label, queries, baseline in (
-        ("ID number", numbers, sql_by_number),
-        ("name prefix", prefixes, sql_by_prefix),
-    ):
-        for q in queries[:20]:
-            api(q)  # warm up
-        api_ms = [api(q) for q in queries]
-        sql_ms = [baseline(q) for q in queries]
-        print(
-            f"lookup by {label} at {total:,} residents through the API: "
-            f"p50 {percentile(api_ms, 0.5):.2f} ms, p95 {percentile(api_ms, 0.95):.2f} ms; "
-            f"raw SQL p50 {percentile(sql_ms, 0.5):.3f} ms, p95 {percentile(sql_ms, 0.95):.3f} ms; "
-            f"ratio of medians {statistics.median(api_ms) / statistics.median(sql_ms):.1f}x"
-        )
-    server.should_exit = True  # type: ignore[attr-defined]
-    thread.join(timeout=10)  # type: ignore[attr-defined]
+        for label, queries, baseline in (
+            ("ID number", numbers, sql_by_number),
+            ("name prefix", prefixes, sql_by_prefix),
+        ):
+            for q in queries[:20]:
+                api(q)  # warm up
+            api_ms = [api(q) for q in queries]
+            sql_ms = [baseline(q) for q in queries]
+            print(
+                f"lookup by {label} at {total:,} residents through the API: "
+                f"p50 {percentile(api_ms, 0.5):.2f} ms, p95 {percentile(api_ms, 0.95):.2f} ms; "
+                f"raw SQL p50 {percentile(sql_ms, 0.5):.3f} ms, "
+                f"p95 {percentile(sql_ms, 0.95):.3f} ms; "
+                f"ratio of medians {statistics.median(api_ms) / statistics.median(sql_ms):.1f}x"
+            )
 
 
 if __name__ == "__main__":

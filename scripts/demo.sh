@@ -3,10 +3,6 @@
 # (http://127.0.0.1:8000). Extra arguments go to `caregrid demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e .
+. scripts/venv.sh
+install_venv
 exec .venv/bin/caregrid demo --profile linyi "$@"

@@ -239,55 +239,17 @@ class LiveServer:
     city: City
 
 
-def serve_in_thread(app: object) -> tuple[str, object, object]:
-    """Run `app` with uvicorn on a free loopback port; returns (url, server, thread)."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not server.started:
-        if time.time() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{port}", server, thread
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A real HTTP server on a temporary SQLite database holding the small test city."""
     from caregrid.app import create_app
-    from caregrid.core import db as core_db
-    from caregrid.settings import get_settings
+    from caregrid.core.db import unit_of_work
+    from tests.support import serve, use_database
 
     path = tmp_path_factory.mktemp("live") / "live.db"
-    url = f"sqlite:///{path}"
-    previous = os.environ.get("CAREGRID_DATABASE_URL")
-    os.environ["CAREGRID_DATABASE_URL"] = url
-    get_settings.cache_clear()
-    core_db.get_engine.cache_clear()
-    engine = core_db.get_engine()
-    upgrade(engine)
-    with core_db.unit_of_work(engine) as session:
-        city = build_city(session)
-    base, server, thread = serve_in_thread(create_app())
-    try:
-        yield LiveServer(base, city)
-    finally:
-        server.should_exit = True  # type: ignore[attr-defined]
-        thread.join(timeout=10)  # type: ignore[attr-defined]
-        if previous is None:
-            os.environ.pop("CAREGRID_DATABASE_URL", None)
-        else:
-            os.environ["CAREGRID_DATABASE_URL"] = previous
-        get_settings.cache_clear()
-        core_db.get_engine.cache_clear()
-        engine.dispose()
+    with use_database(f"sqlite:///{path}") as engine:
+        upgrade(engine)
+        with unit_of_work(engine) as session:
+            city = build_city(session)
+        with serve(create_app()) as served:
+            yield LiveServer(served.base_url, city)

@@ -2,43 +2,32 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support import use_database
 from typer.testing import CliRunner
 
 from caregrid.audit import service as audit
 from caregrid.cli import app
-from caregrid.core import db as core_db
 from caregrid.core.actor import Actor
+from caregrid.core.db import unit_of_work
 from caregrid.core.migrate import upgrade
-from caregrid.settings import get_settings
 
 
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "audit.db"
-    old = os.environ.get("CAREGRID_DATABASE_URL")
-    os.environ["CAREGRID_DATABASE_URL"] = f"sqlite:///{path}"
-    get_settings.cache_clear()
-    core_db.get_engine.cache_clear()
-    engine = core_db.get_engine()
-    upgrade(engine)
-    with core_db.unit_of_work(engine) as session:
-        for i in range(5):
-            audit.append(session, Actor(None, "gp_wang", "doctor"), action="read",
-                         resource="Resident", resident_id=i + 1)  # fmt: skip
-    engine.dispose()
-    yield path
-    if old is None:
-        os.environ.pop("CAREGRID_DATABASE_URL", None)
-    else:
-        os.environ["CAREGRID_DATABASE_URL"] = old
-    get_settings.cache_clear()
-    core_db.get_engine.cache_clear()
+    with use_database(f"sqlite:///{path}") as engine:
+        upgrade(engine)
+        with unit_of_work(engine) as session:
+            for i in range(5):
+                audit.append(session, Actor(None, "gp_wang", "doctor"), action="read",
+                             resource="Resident", resident_id=i + 1)  # fmt: skip
+        engine.dispose()
+        yield path
 
 
 def tamper(path: Path, sql: str) -> None:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +47,6 @@ def _require_chromium() -> str:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class LiveServer:
     base_url: str
@@ -70,48 +61,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     """The app on 127.0.0.1:<free port> over a freshly built demo city. The database URL is
     set for the app through the environment (as in production) and restored afterwards."""
     _require_chromium()
-    import uvicorn
-
-    from caregrid.core import db as core_db
+    from caregrid.app import create_app
     from caregrid.demo.builder import build_demo
-    from caregrid.settings import get_settings
+    from tests.support import serve, use_database
 
     url = f"sqlite:///{tmp_path_factory.mktemp('browser')}/demo.db"
-    saved = os.environ.get("CAREGRID_DATABASE_URL")
-    os.environ["CAREGRID_DATABASE_URL"] = url
-    get_settings.cache_clear()
-    core_db.get_engine.cache_clear()
-    server: uvicorn.Server | None = None
-    thread: threading.Thread | None = None
-    try:
-        engine = core_db.get_engine()
+    with use_database(url) as engine:
         build_demo(engine, profile_id="linyi", residents=300, seed=7, password=DEMO_PASSWORD)
-        from caregrid.app import create_app
-
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, name="caregrid-live-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        yield LiveServer(f"http://127.0.0.1:{port}", engine)
-    finally:
-        if server is not None:
-            server.should_exit = True
-        if thread is not None:
-            thread.join(timeout=15)
-        core_db.get_engine().dispose()
-        if saved is None:
-            os.environ.pop("CAREGRID_DATABASE_URL", None)
-        else:
-            os.environ["CAREGRID_DATABASE_URL"] = saved
-        get_settings.cache_clear()
-        core_db.get_engine.cache_clear()
+        with serve(create_app()) as served:
+            yield LiveServer(served.base_url, engine)
 
 
 @pytest.fixture(scope="session")

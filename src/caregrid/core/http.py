@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from caregrid.core import hooks
-from caregrid.core.db import new_session
+from caregrid.core.db import unit_of_work
 from caregrid.core.errors import DomainError
 
 FHIR_PREFIX = "/fhir/"
@@ -23,18 +22,8 @@ FHIR_PREFIX = "/fhir/"
 def _transaction() -> Iterator[Session]:
     """The request owns the transaction: commit when the endpoint returns, roll back when it
     raises, before the response is sent."""
-    session = new_session()
-    try:
+    with unit_of_work() as session:
         yield session
-        session.commit()
-        hooks.clear(session)
-    except BaseException:
-        session.rollback()
-        session.close()
-        hooks.run_after_rollback(session)
-        raise
-    finally:
-        session.close()
 
 
 DB = Annotated[Session, Depends(_transaction, scope="function")]
