@@ -46,5 +46,9 @@ def create_app() -> FastAPI:
     app.include_router(active_router, dependencies=[Depends(current_actor)])
     app.include_router(registry_fhir_router)
     install_pages(app)
-    app.add_middleware(InputGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        InputGuard,
+        max_bytes=settings.max_body_bytes,
+        larger={"/fhir/R4": settings.max_bundle_bytes},
+    )
     return app

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     lockout_minutes: int = Field(default=15, ge=1)
     break_glass_hours: int = Field(default=24, ge=1, description="validity of an emergency grant")
     max_body_bytes: int = Field(default=2_000_000, ge=1024, description="largest accepted request")
+    max_bundle_bytes: int = Field(
+        default=20_000_000, ge=1024, description="largest FHIR Bundle posted to /fhir/R4"
+    )
     cookie_secure: bool = Field(default=False, description="set Secure on cookies (behind TLS)")
     echo_sql: bool = False
 

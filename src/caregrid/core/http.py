@@ -139,18 +139,21 @@ class InputGuard:
     `max_bytes` (413, also for chunked uploads without Content-Length) and NUL characters in
     the path, query or body (422; PostgreSQL text cannot store them). ASGI middleware."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # exact paths allowed a bigger body (the FHIR Bundle endpoint)
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        limit = self.larger.get(scope.get("path", "").rstrip("/"), self.max_bytes)
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, send, 413)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(scope, send, 413, limit)
             return
         query = (scope.get("query_string") or b"").lower()
         raw_path = (scope.get("raw_path") or b"").lower()
@@ -174,8 +177,8 @@ class InputGuard:
                 return
             chunk: bytes = message.get("body", b"")
             received += len(chunk)
-            if received > self.max_bytes:
-                await self._reject(scope, send, 413)
+            if received > limit:
+                await self._reject(scope, send, 413, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -190,10 +193,10 @@ class InputGuard:
             send,
         )
 
-    async def _reject(self, scope: Scope, send: Send, status: int) -> None:
+    async def _reject(self, scope: Scope, send: Send, status: int, limit: int = 0) -> None:
         path: str = scope.get("path", "")
         if status == 413:
-            error, detail = "PayloadTooLarge", f"请求体过大（上限 {self.max_bytes // 1000} KB）"
+            error, detail = "PayloadTooLarge", f"请求体过大（上限 {limit // 1000:,} KB）"
         else:
             error, detail = "InvalidCharacter", "输入含有不允许的空字符（NUL）"
         if path.startswith(FHIR_PREFIX):
