@@ -53,6 +53,7 @@ def main() -> None:
             seed=1,
             password="bench-pass-1",
             reference_date=date(2025, 12, 31),
+            activity=False,
         )
         print(f"built {args.residents:,} residents in {time.perf_counter() - started:.1f} s")
 

@@ -25,6 +25,8 @@ def create_app() -> FastAPI:
     from caregrid.identity.routes import router as auth_router
     from caregrid.profiles.routes import active_router
     from caregrid.profiles.routes import router as profiles_router
+    from caregrid.record.fhir import router as record_fhir_router
+    from caregrid.record.routes import router as record_router
     from caregrid.registry.fhir import router as registry_fhir_router
     from caregrid.registry.routes import router as registry_router
     from caregrid.web.pages import install as install_pages
@@ -42,9 +44,11 @@ def create_app() -> FastAPI:
     install_problem_schema(app)
     app.include_router(auth_router)
     app.include_router(registry_router)
+    app.include_router(record_router)
     app.include_router(profiles_router, dependencies=[Depends(current_actor)])
     app.include_router(active_router, dependencies=[Depends(current_actor)])
     app.include_router(registry_fhir_router)
+    app.include_router(record_fhir_router)
     install_pages(app)
     app.add_middleware(
         InputGuard,

@@ -25,18 +25,20 @@ app = typer.Typer(
 def init(
     profile: Annotated[str | None, typer.Option(help="要启用的政策方案")] = None,
 ) -> None:
-    """创建或升级数据库（应用全部迁移）。"""
-    from caregrid.core.db import get_engine
+    """创建或升级数据库（应用全部迁移），并装入默认病种目录与互认规则（可重复执行）。"""
+    from caregrid.core.db import get_engine, unit_of_work
     from caregrid.core.migrate import upgrade
+    from caregrid.profiles.service import set_active_profile
+    from caregrid.record.recognition import install_default_rules
+    from caregrid.registry.service import install_default_catalogs
     from caregrid.settings import get_settings
 
     engine = get_engine()
     upgrade(engine)
-    if profile:
-        from caregrid.core.db import unit_of_work
-        from caregrid.profiles.service import set_active_profile
-
-        with unit_of_work(engine) as session:
+    with unit_of_work(engine) as session:
+        install_default_catalogs(session)
+        install_default_rules(session)
+        if profile:
             set_active_profile(session, profile)
     typer.echo(f"数据库已就绪：{get_settings().database_url}")
 
@@ -82,9 +84,11 @@ def demo(
 def _mount() -> None:
     from caregrid.audit.cli import app as audit_app
     from caregrid.profiles.cli import app as profile_app
+    from caregrid.record.cli import app as import_app
 
     app.add_typer(profile_app, name="profile", help="政策方案")
     app.add_typer(audit_app, name="audit", help="审计日志")
+    app.add_typer(import_app, name="import", help="导入成员单位数据（CSV / FHIR）")
 
 
 _mount()

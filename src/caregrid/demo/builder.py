@@ -20,6 +20,8 @@ from caregrid.core.db import new_session
 from caregrid.core.migrate import upgrade
 from caregrid.demo.accounts import DemoAccount, create_demo_accounts
 from caregrid.profiles.service import set_active_profile
+from caregrid.record import demo as record_demo
+from caregrid.record import recognition
 from caregrid.registry import demo as registry_demo
 from caregrid.registry.service import install_default_catalogs
 
@@ -37,6 +39,7 @@ class DemoReport:
     accounts: list[DemoAccount] = field(default_factory=list)
     password: str = ""
     password_generated: bool = False
+    activity: record_demo.ActivityReport | None = None
 
 
 class StepProgress:
@@ -80,9 +83,10 @@ def build_demo(
     password: str | None,
     progress: StepProgress | None = None,
     reference_date: date | None = None,
+    activity: bool = True,
 ) -> DemoReport:
-    """Reset the database and build the profile's demo city. Deterministic for `seed`
-    (except a generated password)."""
+    """Reset the database and build the profile's demo city, with a year of clinical activity
+    unless `activity` is False. Deterministic for `seed` (except a generated password)."""
     progress = progress or StepProgress()
     generated = password is None
     password = password or secrets.token_urlsafe(9)
@@ -104,6 +108,7 @@ def build_demo(
         report.groups = len(structure.group_ids)
         report.institutions = len(structure.institution_ids)
         report.catalog_entries = install_default_catalogs(session)
+        recognition.install_default_rules(session)
         progress.done()
 
         progress.start("生成医务人员（含多点执业）")
@@ -120,6 +125,14 @@ def build_demo(
         )
         report.residents = registry_demo.insert_residents(session, batches, progress.advance)
         progress.done()
+
+        if activity:
+            progress.start("生成一年的诊疗活动", total=report.residents)
+            # the last complete year, so nothing is dated after today
+            report.activity = record_demo.generate_activity(
+                session, rng, structure, year=reference_date.year - 1, progress=progress.advance
+            )
+            progress.done()
 
         progress.start("提交")
         session.commit()

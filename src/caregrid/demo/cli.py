@@ -106,6 +106,9 @@ def print_report(report: DemoReport, elapsed: float, url: str) -> None:
         f"网格 {report.grids} 个，医疗集团 {report.groups} 个，成员单位 {report.institutions} 家，"
         f"医务人员 {report.practitioners:,} 人，居民 {report.residents:,} 人。"
     )
+    if report.activity is not None:
+        for line in report.activity.lines():
+            console.print(f"  {line}")
     console.print(f"数据库：{url}")
     table = Table(title="演示账户", show_lines=False)
     for col in ("用户名", "角色", "姓名", "所在机构"):

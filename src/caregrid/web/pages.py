@@ -30,6 +30,13 @@ from caregrid.identity.errors import SessionExpired
 from caregrid.profiles import loader as profile_loader
 from caregrid.profiles import service as profile_service
 from caregrid.profiles.schemas import SECTION_TITLES, TIER_LABELS, PolicyProfile
+from caregrid.record import recognition, timeline
+from caregrid.record.schemas import (
+    ENTRY_TYPE_LABELS,
+    ENTRY_TYPES,
+    FLAG_LABELS,
+    REEXAM_REASON_LABELS,
+)
 from caregrid.registry import service as registry
 from caregrid.registry.idnumber import mask_id_number
 from caregrid.registry.models import LEVELS, Institution
@@ -49,7 +56,7 @@ from caregrid.web.auth import (
 )
 from caregrid.web.errors import install_error_pages
 from caregrid.web.nav import COMING_BY_SLUG, COMING_NAV, LIVE_NAV, NavItem
-from caregrid.web.render import STATIC_DIR, render
+from caregrid.web.render import STATIC_DIR, render, shanghai
 
 PAGE_SIZE = 20
 AUDIT_PAGE_SIZE = 20
@@ -645,6 +652,8 @@ def resident_page(
     db: DB,
     actor: PageActor,
     log_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    type: Annotated[list[str] | None, Query()] = None,
+    institution_id: str = "",
 ) -> HTMLResponse:
     try:
         resident, basis = registry.get_resident(db, actor, resident_id)
@@ -659,6 +668,7 @@ def resident_page(
         "residents",
         "resident_detail.html",
         {
+            **_record_context(db, actor, resident_id, type, institution_id),
             "r": record,
             "grid": registry.get_grid(db, record.grid_id) if record.grid_id else None,
             "home": (
@@ -697,6 +707,160 @@ def break_glass_submit(
             status_code=exc.status_code,
         )
     return RedirectResponse(f"/residents/{resident_id}", status_code=303)
+
+
+# --- shared health record: timeline, charts, mutual recognition (record.timeline/recognition) --
+
+TIMELINE_PAGE_SIZE = 50
+
+
+def _record_context(
+    db: Session,
+    actor: Actor,
+    resident_id: int,
+    types: list[str] | None,
+    institution_id: str,
+    *,
+    with_vitals: bool = True,
+) -> dict[str, Any]:
+    """The resident page's record section: the timeline (filtered), chart series and the
+    mutual-recognition rules. Each read goes through the record services' access check."""
+    wanted = [t for t in (types or []) if t in ENTRY_TYPES] or None
+    digits = institution_id.isdigit() and len(institution_id) < 10
+    inst = int(institution_id) if digits else None
+    tl = timeline.resident_timeline(
+        db, actor, resident_id, types=wanted, institution_id=inst, limit=TIMELINE_PAGE_SIZE
+    )
+    context: dict[str, Any] = {
+        "tl": tl,
+        "tl_filters": {"types": wanted or [], "institution_id": inst},
+        "tl_institutions": registry.group_members(db, actor.group_id) if actor.group_id else [],
+        "entry_type_labels": ENTRY_TYPE_LABELS,
+        "flag_labels": FLAG_LABELS,
+        "reexam_reasons": REEXAM_REASON_LABELS,
+        "recognition_rules": recognition.list_rules(db, actor),
+        "yuan": timeline.yuan,
+    }
+    if with_vitals:
+        series = timeline.vital_series(db, actor, resident_id)
+        context["vitals"] = series
+        context["vitals_chart"] = {
+            name: [[shanghai(p.at, "%Y-%m-%d"), p.value] for p in getattr(series, name)]
+            for name in ("sbp", "dbp", "fpg", "hba1c")
+        } | {"targets": series.targets}
+    return context
+
+
+@router.get("/residents/{resident_id}/timeline", response_class=HTMLResponse)
+def resident_timeline_fragment(
+    request: Request,
+    resident_id: int,
+    db: DB,
+    actor: PageActor,
+    type: Annotated[list[str] | None, Query()] = None,
+    institution_id: str = "",
+) -> Response:
+    """The timeline list alone, for the filter form (htmx); a plain GET gets the whole page."""
+    if not wants_partial(request):
+        query = urlencode([("type", t) for t in type or []] + [("institution_id", institution_id)])
+        return RedirectResponse(f"/residents/{resident_id}?{query}#timeline", status_code=303)
+    context = _record_context(db, actor, resident_id, type, institution_id, with_vitals=False)
+    return render(
+        request, "_timeline.html", {**context, "fragment": "timeline", "resident_id": resident_id}
+    )
+
+
+def _order_check_response(
+    request: Request,
+    db: Session,
+    actor: Actor,
+    resident_id: int,
+    item_codes: str,
+    *,
+    errors: dict[str, str] | None = None,
+    message: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    codes = [c for c in item_codes.replace("，", ",").replace(" ", ",").split(",") if c.strip()]
+    errors = dict(errors or {})
+    checks: list[Any] = []
+    if not codes:
+        errors.setdefault("item_codes", "请填写或选择至少一个项目代码")
+        status_code = 422
+    else:
+        try:
+            checks = recognition.check_orders(db, actor, resident_id, codes)
+        except DomainError as exc:
+            errors["item_codes"] = exc.detail
+            status_code = exc.status_code
+    context = {
+        "fragment": "order_check",
+        "resident_id": resident_id,
+        "checks": checks,
+        "item_codes": ", ".join(codes),
+        "oc_errors": errors,
+        "oc_message": message,
+        "reexam_reasons": REEXAM_REASON_LABELS,
+        "flag_labels": FLAG_LABELS,
+        "yuan": timeline.yuan,
+    }
+    return render(request, "_timeline.html", context, status_code=status_code)
+
+
+@router.post("/residents/{resident_id}/order-check", response_class=HTMLResponse)
+def order_check_submit(
+    request: Request,
+    resident_id: int,
+    db: DB,
+    actor: PageActor,
+    item_codes: Annotated[str, Form(max_length=500)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+) -> HTMLResponse:
+    """检查检验互认查询: which items already have a recognisable result (htmx fragment)."""
+    check_csrf(request, csrf_token)
+    return _order_check_response(request, db, actor, resident_id, item_codes)
+
+
+@router.post("/residents/{resident_id}/order-decisions", response_class=HTMLResponse)
+def order_decision_submit(
+    request: Request,
+    resident_id: int,
+    db: DB,
+    actor: PageActor,
+    item_code: Annotated[str, Form(max_length=40)] = "",
+    result_id: Annotated[int, Form(ge=1, le=2**31 - 1)] = 1,
+    decision: Annotated[str, Form(max_length=20)] = "",
+    reason_code: Annotated[str, Form(max_length=30)] = "",
+    reason_text: Annotated[str, Form(max_length=300)] = "",
+    item_codes: Annotated[str, Form(max_length=500)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+) -> HTMLResponse:
+    """采用已有结果 / 仍需开单 (with one of the six national reasons)."""
+    check_csrf(request, csrf_token)
+    try:
+        row = recognition.record_decision(
+            db, actor, resident_id, item_code, result_id, decision, reason_code, reason_text
+        )
+    except DomainError as exc:
+        where = str(exc.fields.get("field") or "decision")
+        return _order_check_response(
+            request,
+            db,
+            actor,
+            resident_id,
+            item_codes or item_code,
+            errors={f"{item_code}:{where}": exc.detail},
+            status_code=exc.status_code,
+        )
+    if row.decision == "used_existing":
+        saved = timeline.yuan(row.avoided_cost_fen)
+        message = f"已采用已有结果（{item_code}），避免重复检查，节省约 {saved} 元"
+    else:
+        label = REEXAM_REASON_LABELS.get(row.reason_code or "", "")
+        message = f"已记录：{item_code} 仍需开单，理由：{label}"
+    return _order_check_response(
+        request, db, actor, resident_id, item_codes or item_code, message=message
+    )
 
 
 # --- policy profiles -------------------------------------------------------------------------

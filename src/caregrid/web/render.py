@@ -47,12 +47,24 @@ ACTION_LABELS = {
     "break_glass": "紧急调阅（破窗）",
     "merge": "合并",
     "export": "导出",
+    "import": "导入",
 }
 RESOURCE_LABELS = {
     "Resident": "居民档案",
     "Patient": "居民档案（FHIR）",
     "AuditLog": "访问记录",
     "Encounter": "就诊记录",
+    "Condition": "诊断（FHIR）",
+    "Observation": "检验与体征（FHIR）",
+    "DiagnosticReport": "检查报告（FHIR）",
+    "Result": "检查检验结果",
+    "Prescription": "处方",
+    "Timeline": "健康档案时间线",
+    "VitalSigns": "血压血糖趋势",
+    "OrderCheck": "互认查询",
+    "OrderDecision": "互认决定",
+    "RecognitionRule": "互认规则",
+    "ResidentDuplicates": "疑似重复档案",
 }
 OUTCOME_LABELS = {"allowed": "允许", "denied": "拒绝"}
 # Audit entries are also written by the platform itself (imports, the demo builder).

@@ -1,0 +1,225 @@
+"""Benchmark: CSV ingestion of encounters with 1-3 diagnoses each (issue 3: at least 20,000
+encounters per second into SQLite and PostgreSQL), against a raw bulk insert of the same
+encounter and diagnosis rows into the same tables in the same run (executemany on SQLite,
+COPY on PostgreSQL). Prints encounters/s for both and the ratio.
+
+    .venv/bin/python benchmarks/bench_ingest_csv.py [--rows 200000] [--postgres URL]
+
+Residents come from the demo city (linyi, 20,000 residents, seed 1); the CSV is deterministic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SOURCE = "BENCH-HIS"
+CODES = ["I10.x00", "E11.900", "J06.900", "K29.700", "I25.103", "J44.100", "N18.900", "M54.500",
+         "I63.900", "E78.500", "J18.900", "K21.000", "R51.x00", "I48.x00", "E03.900"]  # fmt: skip
+HEADER = ["就诊流水号", "来源系统", "身份证号", "机构编码", "就诊类型", "入院时间", "出院时间",
+          "主要诊断编码", "其他诊断编码", "总费用(元)", "药品费(元)", "检查费(元)"]  # fmt: skip
+
+
+def write_csv(path: Path, rows: int, residents: list[str], institutions: list[str]) -> None:
+    rng = random.Random(42)
+    start = datetime(2025, 1, 1, 8, 0)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(HEADER)
+        for i in range(rows):
+            begin = start + timedelta(minutes=rng.randrange(0, 365 * 24 * 60))
+            inpatient = rng.random() < 0.1
+            end = begin + timedelta(days=rng.randint(1, 12)) if inpatient else None
+            dx = rng.sample(CODES, rng.randint(1, 3))
+            total = rng.randint(2000, 2_000_000 if inpatient else 60_000)
+            drug = total * rng.randint(10, 50) // 100
+            exam = total * rng.randint(5, 30) // 100
+            out.writerow([
+                f"E{i:09d}", SOURCE, rng.choice(residents), rng.choice(institutions),
+                "住院" if inpatient else "门诊", begin.strftime("%Y-%m-%d %H:%M"),
+                end.strftime("%Y-%m-%d %H:%M") if end else "", dx[0], ";".join(dx[1:]),
+                f"{total / 100:.2f}", f"{drug / 100:.2f}", f"{exam / 100:.2f}",
+            ])  # fmt: skip
+
+
+def raw_rows(
+    path: Path, lookup: dict[str, Any]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows a bulk loader would write, prepared outside the timed section."""
+    from zoneinfo import ZoneInfo
+
+    sh = ZoneInfo("Asia/Shanghai")
+    encounters, diagnoses = [], []
+    next_id = lookup["next_id"]
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        for n, r in enumerate(reader):
+            eid = next_id + n
+            rid = lookup["residents"][r[2]]
+            inst, group = lookup["institutions"][r[3]]
+            started = datetime.fromisoformat(r[5]).replace(tzinfo=sh).astimezone(UTC)
+            ended = (
+                datetime.fromisoformat(r[6]).replace(tzinfo=sh).astimezone(UTC) if r[6] else None
+            )
+            encounters.append((
+                eid, rid, inst, group, "inpatient" if r[4] == "住院" else "outpatient", "local",
+                started, ended, round(float(r[9]) * 100), round(float(r[10]) * 100),
+                round(float(r[11]) * 100), SOURCE, r[0],
+            ))  # fmt: skip
+            for rank, code in enumerate([r[7], *[c for c in r[8].split(";") if c]], 1):
+                diagnoses.append((eid, rid, code, rank))
+    return encounters, diagnoses
+
+
+ENC_COLS = ("id, resident_id, institution_id, group_id, encounter_class, area_scope, started_at, "
+            "ended_at, total_fen, drug_fen, exam_fen, source_system, source_id")  # fmt: skip
+DX_COLS = "encounter_id, resident_id, code, rank"
+
+
+def clear(engine: Any) -> None:
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "DELETE FROM diagnosis WHERE encounter_id IN "
+                "(SELECT id FROM encounter WHERE source_system = :s)"
+            ),
+            {"s": SOURCE},
+        )
+        conn.execute(text("DELETE FROM encounter WHERE source_system = :s"), {"s": SOURCE})
+
+
+def baseline(
+    engine: Any, url: str, encounters: list[tuple[Any, ...]], dx: list[tuple[Any, ...]]
+) -> float:
+    """Raw bulk insert of the same rows: sqlite3 executemany, or psycopg COPY."""
+    from caregrid.core.db import is_sqlite
+
+    started = time.perf_counter()
+    if is_sqlite(url):
+        conn = sqlite3.connect(engine.url.database)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        fmt = "%Y-%m-%d %H:%M:%S.%f"
+        enc = [
+            (*r[:6], r[6].strftime(fmt), r[7].strftime(fmt) if r[7] else None, *r[8:])
+            for r in encounters
+        ]
+        with conn:
+            conn.executemany(f"INSERT INTO encounter ({ENC_COLS}, tcm, consumable_fen, "
+                             "treatment_fen, insurance_fen, out_of_catalogue_fen, self_pay_fen) "
+                             f"VALUES ({', '.join('?' * 13)}, 0, 0, 0, 0, 0, 0)", enc)  # fmt: skip
+            conn.executemany(f"INSERT INTO diagnosis ({DX_COLS}) VALUES (?, ?, ?, ?)", dx)
+        conn.close()
+    else:
+        import psycopg
+
+        conn_url = url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(conn_url) as conn, conn.cursor() as cur:
+            with cur.copy(f"COPY encounter ({ENC_COLS}) FROM STDIN") as copy:
+                for r in encounters:
+                    copy.write_row(r)
+            with cur.copy(f"COPY diagnosis ({DX_COLS}) FROM STDIN") as copy:
+                for r in dx:
+                    copy.write_row(r)
+            cur.execute("SELECT setval(pg_get_serial_sequence('encounter', 'id'), "
+                        "(SELECT max(id) FROM encounter))")  # fmt: skip
+    return time.perf_counter() - started
+
+
+def run(url: str, rows: int, batch_size: int, workdir: Path) -> None:
+    from sqlalchemy import func, select, text
+
+    from caregrid.core.db import make_engine
+    from caregrid.demo.builder import build_demo
+    from caregrid.record.ingest.csv_import import import_csv
+    from caregrid.record.models import Diagnosis, Encounter
+    from caregrid.registry.models import Institution, Resident
+
+    engine = make_engine(url)
+    started = time.perf_counter()
+    build_demo(engine, profile_id="linyi", residents=20_000, seed=1, password="bench-pass-1",
+               reference_date=date(2025, 12, 31))  # fmt: skip
+    print(f"[{engine.dialect.name}] demo city built in {time.perf_counter() - started:.1f} s")
+    with engine.connect() as conn:
+        residents = dict(
+            conn.execute(select(Resident.id_number, Resident.id).order_by(Resident.id)).all()
+        )
+        institutions = {
+            code: (iid, gid)
+            for iid, code, gid in conn.execute(
+                select(Institution.id, Institution.code, Institution.group_id)
+                .where(Institution.group_id.is_not(None))
+                .order_by(Institution.id)
+            )
+        }
+    path = workdir / f"encounters-{rows}.csv"
+    write_csv(path, rows, sorted(residents), sorted(institutions))
+    clear(engine)
+
+    started = time.perf_counter()
+    summary = import_csv(path, "encounters", batch_size=batch_size, engine=engine)
+    took = time.perf_counter() - started
+    assert summary.ok and summary.created == rows, summary.errors[:5]
+    with engine.connect() as conn:
+        n_dx = conn.scalar(
+            select(func.count()).select_from(Diagnosis).join(Encounter)
+            .where(Encounter.source_system == SOURCE)
+        )  # fmt: skip
+    csv_rate = rows / took
+    print(f"[{engine.dialect.name}] CSV import: {rows:,} encounters + {n_dx:,} diagnoses "
+          f"in {took:.2f} s = {csv_rate:,.0f} encounters/s")  # fmt: skip
+
+    started = time.perf_counter()
+    again = import_csv(path, "encounters", batch_size=batch_size, engine=engine)
+    took_again = time.perf_counter() - started
+    assert again.unchanged == rows
+    print(f"[{engine.dialect.name}] re-import (all unchanged): {took_again:.2f} s = "
+          f"{rows / took_again:,.0f} encounters/s")  # fmt: skip
+
+    clear(engine)
+    with engine.connect() as conn:
+        next_id = (conn.scalar(text("SELECT max(id) FROM encounter")) or 0) + 1
+    enc, dx = raw_rows(
+        path, {"residents": residents, "institutions": institutions, "next_id": next_id}
+    )
+    took_raw = baseline(engine, url, enc, dx)
+    raw_rate = rows / took_raw
+    kind = "executemany" if engine.dialect.name == "sqlite" else "COPY"
+    print(f"[{engine.dialect.name}] raw {kind}: {took_raw:.2f} s = {raw_rate:,.0f} encounters/s")
+    print(f"[{engine.dialect.name}] ratio CSV import / raw {kind}: {csv_rate / raw_rate:.2f} "
+          f"(raw is {raw_rate / csv_rate:.1f}x faster)")  # fmt: skip
+    clear(engine)
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--postgres", help="also run against this PostgreSQL URL (it is reset)")
+    parser.add_argument("--no-sqlite", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    os.environ.setdefault("CAREGRID_DATABASE_URL", f"sqlite:///{workdir / 'default.db'}")
+    if not args.no_sqlite:
+        run(f"sqlite:///{workdir / 'ingest.db'}", args.rows, args.batch_size, workdir)
+    if args.postgres:
+        run(args.postgres, args.rows, args.batch_size, workdir)
+
+
+if __name__ == "__main__":
+    main()
