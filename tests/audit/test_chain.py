@@ -92,3 +92,19 @@ def test_deleting_the_newest_entries_is_detected_by_the_head(db: Session) -> Non
     result = audit.verify(db)
     assert not result.ok
     assert any("链头" in p for p in result.problems)
+
+
+def test_bulk_appends_join_the_same_chain(db: Session) -> None:
+    _write(db, 2)
+    written = audit.append_many(
+        db,
+        DOCTOR,
+        [audit.Access("import", "Encounter", 500 + i, {"count": i}) for i in range(50)],
+    )
+    _write(db, 1)
+    assert written == 50
+    result = audit.verify(db)
+    assert result.ok, result.problems
+    assert result.checked == 53
+    rows = db.query(AuditEntry).filter(AuditEntry.action == "import").all()
+    assert {r.resident_id for r in rows} == {500 + i for i in range(50)}

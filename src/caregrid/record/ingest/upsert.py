@@ -20,19 +20,16 @@ built per record. The caller owns the transaction (STYLE: services only flush)."
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from caregrid.audit.models import AuditEntry, AuditHead
-from caregrid.audit.service import GENESIS, compute_hash
+from caregrid.audit import service as audit
 from caregrid.core.actor import Actor
 from caregrid.core.clock import now
 from caregrid.core.errors import DomainError
@@ -716,75 +713,18 @@ def _bind_id() -> ColumnElement[Any]:
 def _audit_imports(
     session: Session, actor: Actor, written: dict[tuple[str, int], int], *, source_system: str
 ) -> None:
-    """One audit entry per resident and resource written in this batch, appended to the hash
-    chain in one step.
-
-    `audit.append` costs three statements per entry (head, entry, head hash), which for the
-    ~4,000 residents of a 5,000-row batch would dominate the import; this takes the chain head
-    once for all entries and writes them with one executemany, computing each hash with the
-    audit domain's own `compute_hash`. It belongs in the audit service as `append_many`."""
-    if not written:
-        return
-    n = len(written)
-    head = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + n)
-        .returning(AuditHead.seq, AuditHead.entry_hash)
-    ).one_or_none()
-    if head is None:
-        session.add(AuditHead(id=1, seq=n, entry_hash=GENESIS))
-        session.flush()
-        prev_seq, prev_hash = 0, GENESIS
-    else:
-        prev_seq, prev_hash = head.seq - n, head.entry_hash
-    at = now().astimezone(UTC)
-    rows: list[Row] = []
-    for (resource, resident_id), count in sorted(written.items()):
-        prev_seq += 1
-        detail = json.dumps(
-            {"count": count, "source_system": source_system},
-            ensure_ascii=False,
-            sort_keys=True,
-        )
-        # A plain namespace: compute_hash only reads attributes, and building 4,000 ORM
-        # objects per batch would cost more than the hashing.
-        entry = SimpleNamespace(
-            seq=prev_seq,
-            at=at,
-            user_id=actor.user_id,
-            username=actor.username,
-            role=actor.role,
-            institution_id=actor.institution_id,
-            resident_id=resident_id,
-            action="import",
-            resource=resource,
-            outcome="allowed",
-            basis=None,
-            reason=None,
-            detail=detail,
-            prev_hash=prev_hash,
-        )
-        entry_hash = compute_hash(prev_hash, cast(AuditEntry, entry))
-        rows.append(
-            {
-                "seq": entry.seq,
-                "at": at,
-                "user_id": entry.user_id,
-                "username": entry.username,
-                "role": entry.role,
-                "institution_id": entry.institution_id,
-                "resident_id": resident_id,
-                "action": "import",
-                "resource": resource,
-                "outcome": "allowed",
-                "basis": None,
-                "reason": None,
-                "detail": detail,
-                "prev_hash": prev_hash,
-                "entry_hash": entry_hash,
-            }
-        )
-        prev_hash = entry_hash
-    session.execute(insert(_table(AuditEntry)), rows)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(entry_hash=prev_hash))
+    """One audit entry per resident and resource written in this batch (every write of a
+    resident's data is audited, DESIGN §8), appended in one step."""
+    audit.append_many(
+        session,
+        actor,
+        [
+            audit.Access(
+                action="import",
+                resource=resource,
+                resident_id=resident_id,
+                detail={"count": count, "source_system": source_system},
+            )
+            for (resource, resident_id), count in sorted(written.items())
+        ],
+    )
