@@ -711,7 +711,7 @@ def break_glass_submit(
 
 # --- shared health record: timeline, charts, mutual recognition (record.timeline/recognition) --
 
-TIMELINE_PAGE_SIZE = 50
+TIMELINE_PAGE_SIZE = 20
 
 
 def _record_context(
