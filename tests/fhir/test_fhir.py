@@ -229,3 +229,36 @@ def test_the_independent_fhirpy_client_works_against_a_running_server(
         assert "校验" in outcome.value.resource["issue"][0]["diagnostics"]
 
     asyncio.run(scenario())
+
+
+def test_fhirpy_posts_a_transaction_and_searches_the_record(live_server: LiveServer) -> None:
+    """Another system's client (fhirpy) sends a visit Bundle built with fhir.resources, then
+    finds the encounter and observations through FHIR search; re-sending changes nothing."""
+    import asyncio
+
+    import httpx
+    from fhirpy import AsyncFHIRClient
+    from tests.record.test_fhir_ingest import visit_bundle
+
+    login_form = {"username": "specialist_li", "password": live_server.city.password}
+    token = httpx.post(f"{live_server.url}/api/v1/auth/token", data=login_form).json()
+    client = AsyncFHIRClient(f"{live_server.url}/fhir/R4",
+                             authorization=f"Bearer {token['access_token']}")  # fmt: skip
+
+    async def scenario() -> None:
+        bundle = visit_bundle()
+        first = await client.execute("", method="post", data=bundle)
+        assert first["type"] == "transaction-response"
+        statuses = [e["response"]["status"][:3] for e in first["entry"]]
+        assert "201" in statuses and set(statuses) <= {"200", "201"}
+        patient = next(e["response"]["location"] for e in first["entry"]
+                       if e["response"]["location"].startswith("Patient/"))  # fmt: skip
+        patient_id = patient.split("/")[1]
+        encounters = await client.resources("Encounter").search(patient=patient_id).fetch()
+        assert len(encounters) == 1
+        observations = await client.resources("Observation").search(patient=patient_id).fetch()
+        assert observations
+        again = await client.execute("", method="post", data=bundle)
+        assert {e["response"]["status"][:3] for e in again["entry"]} == {"200"}
+
+    asyncio.run(scenario())
