@@ -372,3 +372,55 @@ def test_coming_capabilities_and_missing_pages(page: Any) -> None:
     assert response is not None and response.status == 404
     expect(page.locator("h1")).to_have_text("页面不存在")
     shot(page, "16-not-found")
+
+
+def test_gp_sees_the_record_and_reuses_a_recent_result_from_the_lead_hospital(
+    page: Any, live_server: LiveServer
+) -> None:
+    """The shared record on the resident page: the year's timeline and charts, then the
+    mutual-recognition check finds yesterday's 血常规 from the lead hospital and the doctor
+    uses it instead of ordering it again (001 §三(三)2; 国卫医发〔2022〕6号)."""
+    from datetime import timedelta
+
+    from playwright.sync_api import expect
+
+    from caregrid.core.clock import now
+    from caregrid.record.models import OrderDecision, Result
+    from caregrid.registry.models import Group, Resident
+
+    gp = _user(live_server, "gp1")
+    with _session(live_server) as s:
+        rid = s.scalar(
+            select(Resident.id)
+            .join(Result, Result.resident_id == Resident.id)
+            .where(Resident.home_institution_id == gp.institution_id, Result.item_code == "8480-6")
+            .order_by(Resident.id)
+            .limit(1)
+        )
+        assert rid is not None, "the demo gives gp1's hypertensive residents BP readings"
+        lead = s.scalar(select(Group.lead_institution_id).where(Group.id == gp.group_id))
+        s.add(Result(resident_id=rid, institution_id=lead, group_id=gp.group_id, category="lab",
+                     item_code="CBC", item_name="血常规", value_text="WBC 6.1, Hb 132, PLT 210",
+                     observed_at=now() - timedelta(days=1), eqa_passed=True, cost_fen=2500,
+                     source_system="BROWSER-TEST", source_id=f"CBC-{rid}"))  # fmt: skip
+        s.commit()
+
+    log_in(page, "gp1")
+    page.goto(f"/residents/{rid}")
+    expect(page.locator("#timeline")).to_contain_text("健康档案时间线")
+    expect(page.locator("#timeline")).to_contain_text("门诊")
+    expect(page.locator("#chart-bp svg").first).to_be_visible()  # ECharts drew the chart
+    page.get_by_label("项目代码").fill("CBC")
+    page.locator("#recognition").get_by_role("button", name="查询").click()
+    results = page.locator("#order-check-results")
+    expect(results).to_contain_text("血常规")
+    expect(results).to_contain_text("不含医师出具的诊断结论")
+    shot(page, "17-recognition-offer")
+    results.get_by_role("button", name="采用已有结果").click()
+    expect(page.locator("#order-check-results")).to_contain_text("避免重复检查")
+    shot(page, "18-recognition-used")
+    with _session(live_server) as s:
+        decision = s.scalar(select(OrderDecision).where(OrderDecision.resident_id == rid))
+        assert decision is not None
+        assert (decision.decision, decision.item_code) == ("used_existing", "CBC")
+        assert decision.avoided_cost_fen > 0
