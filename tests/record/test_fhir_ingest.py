@@ -324,6 +324,15 @@ def test_transaction_is_ingested_and_reingesting_is_a_no_op(
     assert {e["response"]["status"] for e in again.json()["entry"]} == {"200 OK"}
     assert counts(db) == before
 
+    # visible in the resident's timeline at the lead hospital that sent it
+    patient_id = body["entry"][0]["response"]["location"].split("/")[1]
+    timeline = client.get(
+        f"/api/v1/residents/{patient_id}/timeline", headers=login(client, "specialist_li")
+    )
+    assert timeline.status_code == 200, timeline.text
+    kinds = [item["type"] for item in timeline.json()["items"]]
+    assert kinds.count("encounter") == 1 and "result" in kinds and "prescription" in kinds
+
 
 def test_a_changed_resource_is_updated_not_duplicated(
     client: TestClient, city: City, db: Session
