@@ -152,7 +152,7 @@ def run(url: str, rows: int, batch_size: int, workdir: Path) -> None:
     engine = make_engine(url)
     started = time.perf_counter()
     build_demo(engine, profile_id="linyi", residents=20_000, seed=1, password="bench-pass-1",
-               reference_date=date(2025, 12, 31))  # fmt: skip
+               reference_date=date(2025, 12, 31), activity=False)  # fmt: skip
     print(f"[{engine.dialect.name}] demo city built in {time.perf_counter() - started:.1f} s")
     with engine.connect() as conn:
         residents = dict(

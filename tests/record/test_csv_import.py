@@ -208,3 +208,36 @@ def test_the_cli_imports_reports_and_exits_with_the_right_code(tmp_path: Path) -
         assert runner.invoke(app, ["csv", "patients", str(good)]).exit_code == 2
         template = runner.invoke(app, ["template", "results"])
         assert template.exit_code == 0 and template.output.startswith("报告单号,")
+
+
+@pytest.mark.parametrize(
+    ("text", "fen"),
+    [("12", 1200), ("12.5", 1250), ("12.05", 1205), ("0.00", 0), ("007", 700),
+     ("1,234.5", 123450), ("¥8.60", 860), (" 3.1 ", 310)],
+)  # fmt: skip
+def test_money_in_yuan_becomes_exact_fen_on_the_fast_and_the_general_path(
+    text: str, fen: int
+) -> None:
+    from caregrid.record.ingest.csv_import import _money
+
+    assert _money(text) == fen
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("12.345", "金额最多两位小数"),
+        ("-1", "金额不能为负数"),
+        ("12.", "金额"),
+        ("abc", "金额格式不正确"),
+    ],
+)
+def test_money_that_is_not_plain_yuan_keeps_its_message(text: str, problem: str) -> None:
+    from caregrid.record.ingest.csv_import import CellError, _money
+
+    try:
+        value = _money(text)
+    except CellError as exc:
+        assert problem in str(exc)
+    else:  # "12." is a valid Decimal: the general path accepts it as before
+        assert text == "12." and value == 1200

@@ -170,3 +170,32 @@ def test_one_audit_entry_per_resident_and_the_chain_still_verifies(db: Session, 
     ingest_batch(db, Actor.system("import"), batch)  # unchanged: nothing written, no entry
     assert count(db, AuditEntry) == before + 2
     assert audit.verify(db).ok
+
+
+def test_bulk_written_rows_read_back_exactly_as_ingested(db: Session, city: City) -> None:
+    """New rows are written with the driver (COPY / raw executemany), bypassing SQLAlchemy's
+    type processing: they must read back through the ORM as if written by it."""
+    add_residents(db, city)
+    later = T0 + timedelta(days=3, microseconds=250)
+    batch = [
+        encounter(
+            "ZY9",
+            encounter_class="inpatient",
+            started_at=T0,
+            ended_at=later,
+            drg_weight=1.23456,
+            tcm=True,
+            procedures=[{"code": "47.0901", "grade": 3, "performed_at": later}],
+        )
+    ]
+    assert ingest_batch(db, Actor.system(), batch).created == 1
+    db.expire_all()
+    row = db.scalars(select(Encounter).where(Encounter.source_id == "ZY9")).one()
+    assert (row.started_at, row.ended_at) == (T0, later)
+    assert row.drg_weight == 1.2346 and row.tcm is True and row.updated_at is not None
+    proc = db.scalars(select(Procedure).where(Procedure.encounter_id == row.id)).one()
+    assert proc.performed_at == later and proc.grade == 3 and proc.minimally_invasive is False
+    ranks = db.scalars(select(Diagnosis.rank).where(Diagnosis.encounter_id == row.id)).all()
+    assert sorted(ranks) == [1, 2]
+    again = ingest_batch(db, Actor.system(), batch)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
