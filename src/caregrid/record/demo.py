@@ -76,17 +76,22 @@ Identifiers: `source_system` is the institution's code (external hospitals "EXT-
 `source_id` is built from the year, the resident and the visit's ordinal, so a re-import of the
 same records through the ingestion path is idempotent.
 
-Speed: residents are streamed in id order in chunks; every value that can be is drawn from
-precomputed pools (costs, result values, drugs, timestamps) with one random number; rows are
-tuples inserted with executemany on the raw SQLite cursor or PostgreSQL COPY.
+Speed: residents are read in id order and cut into chunks; every value that can be is drawn
+from precomputed pools (costs, result values, drugs, timestamps) with one random number; rows
+are tuples inserted with executemany on the raw SQLite cursor or PostgreSQL COPY. Where `fork`
+is available a child process runs the generation loop (same rng, same order, so the same rows
+and ids) and hands each chunk's rows over a pipe, so generating chunk n+1 overlaps inserting
+chunk n; the inserts, done by the database, are the bottleneck.
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import random
+import traceback
 from bisect import bisect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -692,25 +697,20 @@ def write_tables(connection: Connection, tables: _Tables) -> None:
         cursor.close()
 
 
-def _resident_chunks(connection: Connection, size: int, year_start: date) -> Iterator[list[Row]]:
+def _resident_chunks(connection: Connection, size: int, year_start: date) -> list[list[Row]]:
     """Residents alive at the start of the year, in id order, `size` at a time."""
-    last = 0
-    while True:
-        rows = connection.exec_driver_sql(
-            "SELECT id, birth_date, sex, grid_id, home_institution_id FROM resident "
-            "WHERE id > %(last)s AND (deceased_on IS NULL OR deceased_on >= %(start)s) "
-            "ORDER BY id LIMIT %(size)s"
-            if connection.dialect.name == "postgresql"
-            else "SELECT id, birth_date, sex, grid_id, home_institution_id FROM resident "
-            "WHERE id > ? AND (deceased_on IS NULL OR deceased_on >= ?) ORDER BY id LIMIT ?",
-            {"last": last, "start": year_start, "size": size}
-            if connection.dialect.name == "postgresql"
-            else (last, year_start.isoformat(), size),
-        ).all()
-        if not rows:
-            return
-        last = rows[-1][0]
-        yield [tuple(r) for r in rows]
+    rows = connection.exec_driver_sql(
+        "SELECT id, birth_date, sex, grid_id, home_institution_id FROM resident "
+        "WHERE deceased_on IS NULL OR deceased_on >= %(start)s ORDER BY id"
+        if connection.dialect.name == "postgresql"
+        else "SELECT id, birth_date, sex, grid_id, home_institution_id FROM resident "
+        "WHERE deceased_on IS NULL OR deceased_on >= ? ORDER BY id",
+        {"start": year_start}
+        if connection.dialect.name == "postgresql"
+        else (year_start.isoformat(),),
+    ).all()
+    residents = [tuple(r) for r in rows]
+    return [residents[k : k + size] for k in range(0, len(residents), size)]
 
 
 class _Generator:
@@ -841,20 +841,78 @@ class _Generator:
         first_encounter_id: int,
         first_prescription_id: int,
     ) -> None:
-        eid = first_encounter_id
-        pid = first_prescription_id
-        for chunk in _resident_chunks(connection, chunk_size, date(self.year, 1, 1)):
-            tables = _Tables()
-            eid, pid = self._chunk(chunk, tables, report, eid, pid)
-            write_tables(connection, tables)
-            report.residents += len(chunk)
-            report.diagnoses += len(tables.diagnosis)
-            report.procedures += len(tables.procedure)
-            report.results += len(tables.result)
-            report.prescriptions += len(tables.prescription)
-            report.prescription_items += len(tables.item)
-            if progress:
-                progress(len(chunk))
+        # The residents are read first (one query; a few hundred MB for millions), then
+        # generation (Python, CPU-bound) and the inserts (the database driver) overlap: a forked
+        # child process generates chunk n+1 while this process inserts chunk n. The child runs
+        # the same loop with the same rng, so the rows, their ids and the insert order are
+        # exactly those of a single process; it hands back the report and the rng's state.
+        chunks = _resident_chunks(connection, chunk_size, date(self.year, 1, 1))
+        if len(chunks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            eid, pid = first_encounter_id, first_prescription_id
+            for chunk in chunks:
+                tables = _Tables()
+                eid, pid = self._chunk_counted(chunk, tables, report, eid, pid)
+                write_tables(connection, tables)
+                if progress:
+                    progress(len(chunk))
+            return
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(
+            target=self._child,
+            args=(sender, report, chunks, first_encounter_id, first_prescription_id),
+            name="demo-activity-generator",
+            daemon=True,
+        )
+        child.start()
+        sender.close()
+        try:
+            for chunk in chunks:
+                message = receiver.recv()
+                if message[0] == "error":
+                    raise RuntimeError(f"demo activity generator failed:\n{message[1]}")
+                tables = message[1]
+                write_tables(connection, tables)
+                if progress:
+                    progress(len(chunk))
+            message = receiver.recv()
+            if message[0] == "error":
+                raise RuntimeError(f"demo activity generator failed:\n{message[1]}")
+            _, child_report, rng_state = message
+        except BaseException:
+            child.terminate()
+            raise
+        finally:
+            receiver.close()
+            child.join()
+        report.__dict__.update(child_report.__dict__)
+        self.rng.setstate(rng_state)
+
+    def _child(
+        self, sender: Any, report: ActivityReport, chunks: list[list[Row]], eid: int, pid: int
+    ) -> None:  # pragma: no cover - runs in the forked child (on its copy of `report`)
+        try:
+            for chunk in chunks:
+                tables = _Tables()
+                eid, pid = self._chunk_counted(chunk, tables, report, eid, pid)
+                sender.send(("tables", tables))
+            sender.send(("done", report, self.rng.getstate()))
+        except BaseException:
+            sender.send(("error", traceback.format_exc()))
+        finally:
+            sender.close()
+
+    def _chunk_counted(
+        self, chunk: list[Row], tables: _Tables, report: ActivityReport, eid: int, pid: int
+    ) -> tuple[int, int]:
+        eid, pid = self._chunk(chunk, tables, report, eid, pid)
+        report.residents += len(chunk)
+        report.diagnoses += len(tables.diagnosis)
+        report.procedures += len(tables.procedure)
+        report.results += len(tables.result)
+        report.prescriptions += len(tables.prescription)
+        report.prescription_items += len(tables.item)
+        return eid, pid
 
     def _chunk(
         self, chunk: list[Row], t: _Tables, rep: ActivityReport, eid: int, pid: int
@@ -1250,7 +1308,7 @@ def generate_activity(
     *,
     year: int,
     progress: Progress | None = None,
-    chunk_size: int = 20_000,
+    chunk_size: int = 5_000,
 ) -> ActivityReport:
     """One year (`year`) of activity for every resident alive at its start, inserted in bulk
     (SQLite executemany on the raw cursor, PostgreSQL COPY) in the session's transaction.

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from caregrid.core.actor import Actor
@@ -83,14 +83,6 @@ def as_aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=SHANGHAI)
 
 
-def _period(stmt: Select[Any], column: Any, since: datetime | None, until: datetime | None) -> Any:
-    if since is not None:
-        stmt = stmt.where(column >= since)
-    if until is not None:
-        stmt = stmt.where(column < until)
-    return stmt
-
-
 def resident_timeline(
     session: Session,
     actor: Actor,
@@ -123,36 +115,63 @@ def resident_timeline(
         raise Invalid("结束时间须晚于开始时间", field="until")
     window = offset + limit
 
+    # The filters of each wanted table; the three counts come back in one statement and each
+    # table's newest `window` rows in one more (all through the (resident_id, time) indexes).
+    sources: dict[str, tuple[Any, Any, Any]] = {
+        "encounter": (Encounter, Encounter.started_at, Encounter.institution_id),
+        "result": (Result, Result.observed_at, Result.institution_id),
+        "prescription": (Prescription, Prescription.prescribed_at, Prescription.institution_id),
+    }
+    filters: dict[str, list[Any]] = {}
+    for name in ENTRY_TYPES:
+        if name not in wanted:
+            continue
+        model, at, inst = sources[name]
+        where: list[Any] = [model.resident_id == resident_id]
+        if institution_id is not None:
+            where.append(inst == institution_id)
+        if since is not None:
+            where.append(at >= since)
+        if until is not None:
+            where.append(at < until)
+        filters[name] = where
+    totals = session.execute(
+        select(
+            *(
+                select(func.count())
+                .select_from(sources[name][0])
+                .where(*where)
+                .scalar_subquery()
+                .label(name)
+                for name, where in filters.items()
+            )
+        )
+    ).one()
+    counts: dict[str, int] = {name: int(n or 0) for name, n in zip(filters, totals, strict=True)}
+
     encounters: Sequence[Encounter] = []
     results: Sequence[Result] = []
     prescriptions: Sequence[Prescription] = []
-    counts: dict[str, int] = {}
-    if "encounter" in wanted:
-        stmt = select(Encounter).where(Encounter.resident_id == resident_id)
-        if institution_id is not None:
-            stmt = stmt.where(Encounter.institution_id == institution_id)
-        stmt = _period(stmt, Encounter.started_at, since, until)
-        counts["encounter"] = _count(session, stmt)
+    if "encounter" in filters:
         encounters = session.scalars(
-            stmt.order_by(Encounter.started_at.desc(), Encounter.id.desc()).limit(window)
+            select(Encounter)
+            .where(*filters["encounter"])
+            .order_by(Encounter.started_at.desc(), Encounter.id.desc())
+            .limit(window)
         ).all()
-    if "result" in wanted:
-        rstmt = select(Result).where(Result.resident_id == resident_id)
-        if institution_id is not None:
-            rstmt = rstmt.where(Result.institution_id == institution_id)
-        rstmt = _period(rstmt, Result.observed_at, since, until)
-        counts["result"] = _count(session, rstmt)
+    if "result" in filters:
         results = session.scalars(
-            rstmt.order_by(Result.observed_at.desc(), Result.id.desc()).limit(window)
+            select(Result)
+            .where(*filters["result"])
+            .order_by(Result.observed_at.desc(), Result.id.desc())
+            .limit(window)
         ).all()
-    if "prescription" in wanted:
-        pstmt = select(Prescription).where(Prescription.resident_id == resident_id)
-        if institution_id is not None:
-            pstmt = pstmt.where(Prescription.institution_id == institution_id)
-        pstmt = _period(pstmt, Prescription.prescribed_at, since, until)
-        counts["prescription"] = _count(session, pstmt)
+    if "prescription" in filters:
         prescriptions = session.scalars(
-            pstmt.order_by(Prescription.prescribed_at.desc(), Prescription.id.desc()).limit(window)
+            select(Prescription)
+            .where(*filters["prescription"])
+            .order_by(Prescription.prescribed_at.desc(), Prescription.id.desc())
+            .limit(window)
         ).all()
 
     # Newest first; at the same instant an encounter precedes its results and prescriptions.
@@ -195,18 +214,10 @@ def resident_timeline(
         else [],
         "prescription_id",
     )
-    institution_names = institution_names_of(
-        session, {getattr(row[3], "institution_id", None) for row in page}
-    )
-    dept_ids = {e.department_id for e in page_encounters if e.department_id}
-    departments = (
-        dict(
-            session.execute(
-                select(Department.id, Department.name).where(Department.id.in_(dept_ids))
-            ).all()
-        )
-        if dept_ids
-        else {}
+    institution_names, departments = _names_of(
+        session,
+        {getattr(row[3], "institution_id", None) for row in page},
+        {e.department_id for e in page_encounters},
     )
 
     entries: list[TimelineEntry] = []
@@ -231,8 +242,33 @@ def resident_timeline(
     )
 
 
-def _count(session: Session, stmt: Select[Any]) -> int:
-    return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+def _names_of(
+    session: Session, institution_ids: Iterable[int | None], department_ids: Iterable[int | None]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Names of the page's institutions and departments, in one query (UNION ALL)."""
+    inst = {i for i in institution_ids if i is not None}
+    dept = {i for i in department_ids if i}
+    parts: list[Any] = []
+    if inst:
+        parts.append(
+            select(literal(0).label("kind"), Institution.id, Institution.name).where(
+                Institution.id.in_(inst)
+            )
+        )
+    if dept:
+        parts.append(
+            select(literal(1).label("kind"), Department.id, Department.name).where(
+                Department.id.in_(dept)
+            )
+        )
+    names: tuple[dict[int, str], dict[int, str]] = ({}, {})
+    if not parts:
+        return names
+    stmt: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+    rows: list[Any] = list(session.execute(stmt).all())
+    for kind, id_, name in rows:
+        names[kind][id_] = name
+    return names
 
 
 def _by_parent(rows: Sequence[Any], key: str) -> defaultdict[int, list[Any]]:
