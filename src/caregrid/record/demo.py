@@ -1323,7 +1323,7 @@ def generate_activity(
     first_pid = (connection.exec_driver_sql("SELECT max(id) FROM prescription").scalar() or 0) + 1
     if not postgres:
         # The indexes of tens of millions of rows must stay in memory during the load.
-        connection.exec_driver_sql("PRAGMA cache_size=-1000000")
+        connection.exec_driver_sql("PRAGMA cache_size=-4000000")
     # Into empty tables (a fresh demo), load first and build the secondary indexes afterwards:
     # one sorted build is about twice as fast as maintaining them row by row.
     deferred = _secondary_indexes() if first_eid == 1 else []
