@@ -7,7 +7,7 @@ which audits it; search of the index is audited as one entry listing the residen
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
@@ -659,6 +659,63 @@ def _home_institution(session: Session, actor: Actor, resident_id: int) -> bool:
         )
         is not None
     )
+
+
+# --- batch lookups for imports -------------------------------------------------------------
+
+
+def institutions_by_code(
+    session: Session, codes: Iterable[str]
+) -> dict[str, tuple[int, int | None]]:
+    """code -> (institution id, group id), one query for a whole import batch."""
+    wanted = set(codes)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Institution.code, Institution.id, Institution.group_id).where(
+            Institution.code.in_(wanted)
+        )
+    )
+    return {code: (iid, group_id) for code, iid, group_id in rows}
+
+
+def practitioners_by_code(session: Session, codes: Iterable[str]) -> dict[str, int]:
+    wanted = set(codes)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Practitioner.code, Practitioner.id).where(Practitioner.code.in_(wanted))
+    )
+    return {code: pid for code, pid in rows}
+
+
+def departments_by_name(
+    session: Session, institution_ids: Iterable[int], names: Iterable[str]
+) -> dict[tuple[int, str], int]:
+    """(institution id, department name) -> department id."""
+    ids, wanted = set(institution_ids), set(names)
+    if not ids or not wanted:
+        return {}
+    rows = session.execute(
+        select(Department.id, Department.institution_id, Department.name).where(
+            Department.institution_id.in_(ids), Department.name.in_(wanted)
+        )
+    )
+    return {(inst_id, name): did for did, inst_id, name in rows}
+
+
+def resident_ids_by_number(session: Session, numbers: Iterable[str]) -> dict[str, int]:
+    """Full 身份证号 -> resident id for numbers already in the index (no access check: for
+    imports, which audit what they write)."""
+    out: dict[str, int] = {}
+    ordered = sorted(set(numbers))
+    for start in range(0, len(ordered), 5000):
+        chunk = ordered[start : start + 5000]
+        rows = session.execute(
+            select(Resident.id_number, Resident.id).where(Resident.id_number.in_(chunk))
+        )
+        out.update({number: rid for number, rid in rows})
+    return out
 
 
 # --- disease catalogues -------------------------------------------------------------------

@@ -57,7 +57,6 @@ from caregrid.registry import service as registry
 from caregrid.registry.errors import InvalidIcd10Code, InvalidIdNumber
 from caregrid.registry.icd10 import normalize_icd10
 from caregrid.registry.idnumber import check_agrees, mask_id_number, parse_id_number
-from caregrid.registry.models import Department, Institution, Practitioner, Resident
 from caregrid.registry.schemas import ResidentCreate
 
 __all__ = ["ingest_batch"]
@@ -170,34 +169,12 @@ def _load_lookups(session: Session, records: Sequence[IncomingRecord]) -> _Looku
     prac_codes = {
         r.practitioner_code for r in records if not isinstance(r, ResultIn) and r.practitioner_code
     }
-    institutions: dict[str, tuple[int, int | None]] = {}
-    if inst_codes:
-        for iid, code, group_id in session.execute(
-            select(Institution.id, Institution.code, Institution.group_id).where(
-                Institution.code.in_(inst_codes)
-            )
-        ):
-            institutions[code] = (iid, group_id)
-    practitioners: dict[str, int] = {}
-    if prac_codes:
-        practitioners = {
-            code: pid
-            for pid, code in session.execute(
-                select(Practitioner.id, Practitioner.code).where(Practitioner.code.in_(prac_codes))
-            )
-        }
-    departments: dict[tuple[int, str], int] = {}
+    institutions = registry.institutions_by_code(session, inst_codes)
+    practitioners = registry.practitioners_by_code(session, prac_codes)
     dept_names = {r.department for r in records if isinstance(r, EncounterIn) and r.department}
-    if dept_names and institutions:
-        inst_ids = [iid for iid, _ in institutions.values()]
-        departments = {
-            (inst_id, name): did
-            for did, inst_id, name in session.execute(
-                select(Department.id, Department.institution_id, Department.name).where(
-                    Department.institution_id.in_(inst_ids), Department.name.in_(dept_names)
-                )
-            )
-        }
+    departments = registry.departments_by_name(
+        session, [iid for iid, _ in institutions.values()], dept_names
+    )
     return _Lookups(institutions, practitioners, departments)
 
 
@@ -277,14 +254,7 @@ def ingest_batch(
 
     # Residents: one IN query for the whole batch.
     wanted = {n for n in numbers if n is not None}
-    residents: dict[str, int] = {}
-    for chunk in _chunks(sorted(wanted), 5000):
-        residents.update(
-            (number, rid)
-            for rid, number in session.execute(
-                select(Resident.id, Resident.id_number).where(Resident.id_number.in_(chunk))
-            )
-        )
+    residents = registry.resident_ids_by_number(session, wanted)
     to_register: dict[str, PatientRef] = {}
     for i, (rec, number) in enumerate(zip(records, numbers, strict=True)):
         if number is None or number in residents:
