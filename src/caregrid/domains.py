@@ -11,11 +11,15 @@ MODEL_MODULES = (
     "caregrid.audit.models",
     "caregrid.profiles.models",
     "caregrid.record.models",
+    "caregrid.capacity.models",
+    "caregrid.referral.models",
 )
 
 SERVICE_MODULES = (
     "caregrid.registry.service",
     "caregrid.record.service",
+    "caregrid.capacity.service",
+    "caregrid.referral.service",
 )
 
 

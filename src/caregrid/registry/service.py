@@ -792,3 +792,16 @@ def catalog_covers(
         for e in catalog_entries(session, level=level, group_id=group_id)
         if icd10.parse_range(e.code_range).contains(code)
     ]
+
+
+def resident_names_of(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    """Names of the given residents, for worklists of records the caller may already see
+    (no ID numbers)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return dict(
+        session.execute(select(Resident.id, Resident.name).where(Resident.id.in_(wanted)))
+        .tuples()
+        .all()
+    )
