@@ -457,6 +457,8 @@ def release_reserved(session: Session, actor: Actor, *, at: datetime | None = No
     """Move unused reserved slots whose release lead time has come to the general pool
     (profile `capacity.reserved_release_hours_before`); returns how many. Booking already
     treats such slots as general; this makes it visible and counts it."""
+    if actor.role not in MANAGE_ROLES:
+        raise Forbidden("仅转诊协调员或管理者可以释放预留号源")
     at = at or now()
     hours = policy(session).release_hours
     if hours is None:
