@@ -11,11 +11,15 @@ MODEL_MODULES = (
     "caregrid.audit.models",
     "caregrid.profiles.models",
     "caregrid.record.models",
+    "caregrid.chronic.models",
+    "caregrid.familydoctor.models",
 )
 
 SERVICE_MODULES = (
     "caregrid.registry.service",
     "caregrid.record.service",
+    "caregrid.chronic.service",
+    "caregrid.familydoctor.service",
 )
 
 
