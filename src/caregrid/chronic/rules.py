@@ -226,13 +226,14 @@ def is_lost(last_followup: date | None, enrolled_on: date, *, on: date) -> bool:
 
 def required_face_to_face(enrolled_on: date, year_start: date, year_end: date) -> int:
     """Face-to-face follow-ups the standard requires in [year_start, year_end] (inclusive): 4 for
-    a whole year, pro rata (rounded up, at least 1) for a patient enrolled during the year."""
+    a whole year, pro rata (to the nearest whole visit, halves up, at least 1) for a patient
+    enrolled during the year. The standard states the yearly count only; pro rata is our choice."""
     start = max(enrolled_on, year_start)
     if start > year_end:
         return 0
     days = (year_end - start).days + 1
     total = (year_end - year_start).days + 1
-    return max(1, math.ceil(FACE_TO_FACE_PER_YEAR * days / total - 1e-9))
+    return max(1, math.floor(FACE_TO_FACE_PER_YEAR * days / total + 0.5))
 
 
 def is_standard_managed(face_to_face: int, required: int) -> bool:

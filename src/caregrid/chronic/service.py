@@ -141,13 +141,14 @@ def enrol_from_record(session: Session, actor: Actor, *, on: date | None = None)
         program = program_of_code(code)
         if program is not None and (resident_id, program) not in first:
             first[(resident_id, program)] = (code, started.date(), institution_id)
-    existing = set(
-        session.execute(
+    existing = {
+        (rid, program)
+        for rid, program in session.execute(
             select(ChronicEnrolment.resident_id, ChronicEnrolment.program).where(
                 ChronicEnrolment.status == "active"
             )
-        ).tuples()
-    )
+        )
+    }
     created = 0
     for (resident_id, program), (code, dx_on, dx_inst) in first.items():
         if (resident_id, program) in existing:
