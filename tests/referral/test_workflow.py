@@ -14,12 +14,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from caregrid.capacity.models import Appointment, Registration, Slot
+from caregrid.core.actor import Actor
 from caregrid.core.clock import frozen_clock
+from caregrid.familydoctor import service as fd
+from caregrid.familydoctor.models import TeamTask
 from caregrid.record.models import Encounter, Result
 from caregrid.referral.models import CareEpisode, Referral, ReferralEvent
 from caregrid.registry.models import Department
 from caregrid.registry.service import install_default_catalogs
 from tests.conftest import City, login
+from tests.familydoctor.builders import make_team
 from tests.referral.factories import T0, cardiology, make_clinic, make_resident
 
 
@@ -53,6 +57,11 @@ def test_the_whole_loop_up_and_down(
     outsider = login(client, "outsider_zhao")
     resident = setup["resident"]
     with frozen_clock(T0):
+        team = make_team(db, city)
+        fd.sign_contract(
+            db, Actor.system(), resident_id=resident, team_id=team.id, package_code="BASIC"
+        )
+        db.commit()
         # the specialist has no care relationship with the resident yet
         assert client.get(f"/api/v1/residents/{resident}/timeline", headers=sp).status_code == 404
         slots = client.get(f"/api/v1/slots?institution_id={city.lead_id}", headers=gp).json()
@@ -66,6 +75,7 @@ def test_the_whole_loop_up_and_down(
         assert referral["status"] == "submitted"
         assert referral["direction"] == "up"
         assert referral["reason_code"] == "outside_catalogue"
+        assert referral["contracted"] and referral["priority"] == "priority"  # 001 §三(三)1
         assert referral["appointment_id"] is not None
         rid = referral["id"]
 
@@ -143,6 +153,11 @@ def test_the_whole_loop_up_and_down(
         incoming = client.get("/api/v1/referrals/incoming", headers=gp).json()
         assert [r["id"] for r in incoming] == [down_id]
         assert client.post(f"/api/v1/referrals/{down_id}/accept", headers=gp).status_code == 200
+    # the family-doctor team has the down-referral as a task, with the care plan
+    task = db.get(TeamTask, down.json()["team_task_id"])
+    assert task is not None and task.team_id == team.id
+    assert task.kind == "下转随访" and "双抗" in task.detail
+    assert task.source == f"referral:{down_id}"
 
 
 def test_down_referral_needs_an_eligible_category_and_a_care_plan(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -17,8 +17,9 @@ from caregrid.audit import service as audit
 from caregrid.capacity import service as capacity
 from caregrid.capacity.rules import PRIMARY_LEVELS
 from caregrid.core.actor import Actor
-from caregrid.core.clock import now
+from caregrid.core.clock import SHANGHAI, now
 from caregrid.core.errors import Forbidden, Invalid
+from caregrid.familydoctor import service as familydoctor
 from caregrid.identity.access import relationship_provider, require_resident_access
 from caregrid.profiles import service as profiles
 from caregrid.record import service as record
@@ -269,15 +270,32 @@ def prefill(session: Session, actor: Actor, resident_id: int) -> Prefill:
 
 
 def contract_of(session: Session, resident_id: int) -> tuple[bool, int | None]:
-    """(has an active family-doctor contract, its team id). Wired to
-    `caregrid.familydoctor.service.active_contract` when that domain exists."""
-    return False, None
+    """(has an active family-doctor contract, its team id): referred contracted residents get
+    priority (001 §三(三)1) and their down-referrals go to the team."""
+    contract = familydoctor.active_contract(session, resident_id)
+    return (True, contract.team_id) if contract else (False, None)
+
+
+# The primary doctor follows a referral up within two weeks (规范第三版 “2周内主动随访”); the
+# team's down-referral task is due in the same time.
+DOWN_REFERRAL_FOLLOW_UP = timedelta(days=14)
 
 
 def add_down_referral_task(session: Session, referral: Referral, team_id: int | None) -> None:
-    """A down-referral becomes a task of the resident's family-doctor team. Wired to
-    `caregrid.familydoctor.service.add_team_task` when that domain exists."""
-    return None
+    """A down-referral becomes a task of the resident's family-doctor team, carrying the care
+    plan (001 §三(一)3; 002 §四(三)1)."""
+    if team_id is None:
+        return
+    category = rules.DOWN_CATEGORIES.get(referral.reason_code, referral.reason_code)
+    referral.team_task_id = familydoctor.add_team_task(
+        session,
+        team_id=team_id,
+        resident_id=referral.resident_id,
+        kind="下转随访",
+        due=(now() + DOWN_REFERRAL_FOLLOW_UP).astimezone(SHANGHAI).date(),
+        detail=f"{category}下转：{referral.care_plan or ''}",
+        source=f"referral:{referral.id}",
+    )
 
 
 # --- create and submit ------------------------------------------------------------------------

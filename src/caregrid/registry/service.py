@@ -536,6 +536,19 @@ def search_accessible_residents(
     return visible
 
 
+def resident_names(session: Session, resident_ids: Iterable[int]) -> dict[int, str]:
+    """id -> name for lists that other domains show to people already allowed to see them
+    (a team's worklist of its own contracted residents)."""
+    ids = list(set(resident_ids))
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 5000):
+        rows = session.execute(
+            select(Resident.id, Resident.name).where(Resident.id.in_(ids[start : start + 5000]))
+        )
+        out.update({rid: name for rid, name in rows})
+    return out
+
+
 def require_resident_exists(session: Session, resident_id: int) -> Resident:
     """The resident row without an access check: for services that check access themselves."""
     resident = session.get(Resident, resident_id)

@@ -1,7 +1,7 @@
 """referral and capacity
 
 Revision ID: e46d6cf93f8c
-Revises: acc085562856
+Revises: 417fdb0cb3f1
 Create Date: 2026-11-23 15:04:36.622842
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import caregrid.core.db
 
 revision: str = "e46d6cf93f8c"
-down_revision: str | Sequence[str] | None = "acc085562856"
+down_revision: str | Sequence[str] | None = "417fdb0cb3f1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
