@@ -364,10 +364,10 @@ def test_coming_capabilities_and_missing_pages(page: Any) -> None:
     from playwright.sync_api import expect
 
     log_in(page, "coordinator1")
-    page.get_by_role("link", name=re.compile("双向转诊")).click()
-    expect(page.locator("h1")).to_contain_text("双向转诊")
+    page.get_by_role("link", name=re.compile("资源共享中心")).click()
+    expect(page.locator("h1")).to_contain_text("资源共享中心")
     expect(page.locator("h1")).to_contain_text("建设中")
-    shot(page, "15-coming-referral")
+    shot(page, "15-coming-centres")
     response = page.goto("/no-such-page")
     assert response is not None and response.status == 404
     expect(page.locator("h1")).to_have_text("页面不存在")

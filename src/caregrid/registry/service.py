@@ -813,8 +813,5 @@ def resident_names_of(session: Session, ids: Iterable[int]) -> dict[int, str]:
     wanted = set(ids)
     if not wanted:
         return {}
-    return dict(
-        session.execute(select(Resident.id, Resident.name).where(Resident.id.in_(wanted)))
-        .tuples()
-        .all()
-    )
+    rows = session.execute(select(Resident.id, Resident.name).where(Resident.id.in_(wanted)))
+    return {int(i): str(n) for i, n in rows}
