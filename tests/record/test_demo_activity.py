@@ -75,6 +75,8 @@ def test_the_built_city_breaks_no_foreign_key(activity: Activity) -> None:
     with activity.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        # and with the rollback journal in memory; the file is back in WAL mode afterwards
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
 def test_report_counts_match_the_tables(activity: Activity, session: Session) -> None:

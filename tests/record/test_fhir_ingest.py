@@ -334,6 +334,41 @@ def test_transaction_is_ingested_and_reingesting_is_a_no_op(
     assert kinds.count("encounter") == 1 and "result" in kinds and "prescription" in kinds
 
 
+def test_every_written_entry_has_a_location_that_reads_back(client: TestClient, city: City) -> None:
+    body = post(client, visit_bundle()).json()
+    headers = login(client, "specialist_li")
+    kinds = ["Patient", None, "Encounter", "Condition", "Condition", "Procedure",
+             "Observation", "Observation", "DiagnosticReport", "MedicationRequest"]  # fmt: skip
+    for kind, entry_ in zip(kinds, body["entry"], strict=True):
+        location = entry_["response"].get("location")
+        if kind is None:  # the Organization is only referenced, not stored
+            continue
+        assert location and location.startswith(f"{kind}/"), (kind, entry_)
+        read = client.get(f"/fhir/R4/{location}", headers=headers)
+        assert read.status_code == 200, (location, read.text)
+        validate(read.json())
+        assert read.json()["resourceType"] == kind
+    procedure = client.get(f"/fhir/R4/{body['entry'][5]['response']['location']}", headers=headers)
+    assert procedure.json()["extension"] == [{"url": GRADE_EXT, "valueInteger": 1}]
+    medication = client.get(
+        f"/fhir/R4/{body['entry'][9]['response']['location']}", headers=headers
+    ).json()
+    assert medication["dispenseRequest"]["expectedSupplyDuration"]["value"] == 28
+
+    patient = body["entry"][0]["response"]["location"]
+    for kind in ("Procedure", "MedicationRequest"):
+        found = client.get(f"/fhir/R4/{kind}", params={"patient": patient}, headers=headers)
+        assert found.status_code == 200, found.text
+        validate(found.json())
+        assert found.json()["total"] == 1
+        # a doctor of another group sees nothing, and cannot read the resource either
+        outsider = login(client, "outsider_zhao")
+        hidden = client.get(f"/fhir/R4/{kind}", params={"patient": patient}, headers=outsider)
+        assert hidden.json()["total"] == 0
+        fhir_id = found.json()["entry"][0]["resource"]["id"]
+        assert client.get(f"/fhir/R4/{kind}/{fhir_id}", headers=outsider).status_code == 404
+
+
 def test_a_changed_resource_is_updated_not_duplicated(
     client: TestClient, city: City, db: Session
 ) -> None:
