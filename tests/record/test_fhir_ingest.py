@@ -29,6 +29,7 @@ from caregrid.record.ingest.fhir_map import (
     COST_EXT,
     GRADE_EXT,
     INSTITUTION_CODE_SYSTEM,
+    SOURCE_SYSTEM_BASE,
     map_bundle_entries,
 )
 from caregrid.record.models import Diagnosis, Prescription, Result
@@ -367,6 +368,56 @@ def test_every_written_entry_has_a_location_that_reads_back(client: TestClient, 
         assert hidden.json()["total"] == 0
         fhir_id = found.json()["entry"][0]["resource"]["id"]
         assert client.get(f"/fhir/R4/{kind}/{fhir_id}", headers=outsider).status_code == 404
+
+
+def test_a_result_from_another_member_joins_the_visit_it_was_made_for(
+    client: TestClient, city: City, db: Session
+) -> None:
+    # 乡检查、县诊断 the other way round: the township centre performs a test for a visit whose
+    # record the lead hospital sent; the visit is named by its own source system.
+    assert post(client, visit_bundle()).status_code == 200
+    visit = db.scalars(select(EncounterRow).where(EncounterRow.source_id == "MZ20250305001")).one()
+
+    def centre_bundle(encounter_ref: dict[str, Any]) -> dict[str, Any]:
+        patient = Patient(identifier=[{"system": ID_CARD_SYSTEM, "value": NUMBER}])
+        centre = Organization(
+            identifier=[{"system": INSTITUTION_CODE_SYSTEM, "value": "T-JQS"}], name="测试卫生院"
+        )
+        ecg = Observation.model_validate(
+            {
+                "resourceType": "Observation",
+                "identifier": [{"value": "ECG-5501"}],
+                "status": "final",
+                "category": [{"coding": [{"code": "laboratory"}]}],
+                "code": {"coding": [{"code": "HR"}], "text": "心率"},
+                "subject": {"reference": PATIENT_URL},
+                "encounter": encounter_ref,
+                "effectiveDateTime": "2025-03-05T09:40:00+08:00",
+                "performer": [{"reference": ORG_URL}],
+                "valueQuantity": {"value": 72, "unit": "/min"},
+            }
+        )
+        return Bundle(
+            type="transaction",
+            entry=[
+                entry(PATIENT_URL, patient, "Patient"),
+                entry(ORG_URL, centre, "Organization"),
+                entry("urn:uuid:7f3c1a52-0000-4000-8000-0000000000e1", ecg, "Observation"),
+            ],
+        ).model_dump(mode="json")
+
+    unqualified = post(client, centre_bundle({"identifier": {"value": "MZ20250305001"}}))
+    assert unqualified.status_code == 422
+    assert "T-JQS" in unqualified.text  # looked for among the centre's own visits
+    qualified = post(
+        client,
+        centre_bundle(
+            {"identifier": {"system": f"{SOURCE_SYSTEM_BASE}/T-RMYY", "value": "MZ20250305001"}}
+        ),
+    )
+    assert qualified.status_code == 200, qualified.text
+    ecg = db.scalars(select(Result).where(Result.source_id == "ECG-5501")).one()
+    assert (ecg.source_system, ecg.encounter_id) == ("T-JQS", visit.id)
 
 
 def test_a_changed_resource_is_updated_not_duplicated(

@@ -50,6 +50,7 @@ from caregrid.record.ingest.fhir_map import (
     RANK_EXT,
     REPORT_PREFIX,
     SHANGHAI,
+    SOURCE_SYSTEM_BASE,
     TCM_EXT,
     Context,
     MappedRecord,
@@ -82,7 +83,6 @@ ICD9CM3 = "http://hl7.org/fhir/sid/icd-9-cm"
 LOINC = "http://loinc.org"
 LOCAL_ITEM_SYSTEM = f"{CODESYSTEM_BASE}/result-item"
 DRUG_SYSTEM = f"{CODESYSTEM_BASE}/nhsa-drug"  # 国家医保药品编码
-SOURCE_SYSTEM_BASE = "https://caregrid.org/fhir/sid/source"
 CLASS_OUT = {
     "outpatient": ("AMB", "门诊"),
     "emergency": ("EMER", "急诊"),

@@ -44,6 +44,7 @@ from caregrid.record.ingest.records import (
     PrescriptionIn,
     RecordError,
     ResultIn,
+    encounter_key,
 )
 from caregrid.record.models import (
     Diagnosis,
@@ -275,21 +276,15 @@ def ingest_batch(
         (r.source_system, r.source_id) for r in records if isinstance(r, EncounterIn)
     }
     referenced = {
-        (r.source_system, r.encounter_source_id)
+        ref
         for r in records
-        if isinstance(r, ResultIn | PrescriptionIn) and r.encounter_source_id
+        if isinstance(r, ResultIn | PrescriptionIn) and (ref := encounter_key(r)) is not None
     }
     stored_encounters = _ids_by_key(session, _table(Encounter), referenced - batch_encounters)
     for i, rec in enumerate(records):
-        if isinstance(rec, ResultIn | PrescriptionIn) and rec.encounter_source_id:
-            ref = (rec.source_system, rec.encounter_source_id)
-            if ref not in batch_encounters and ref not in stored_encounters:
-                fail(
-                    i,
-                    rec,
-                    "encounter_source_id",
-                    f"就诊记录不存在：{rec.encounter_source_id}（来源系统 {rec.source_system}）",
-                )
+        ref = encounter_key(rec) if isinstance(rec, ResultIn | PrescriptionIn) else None
+        if ref and ref not in batch_encounters and ref not in stored_encounters:
+            fail(i, rec, "encounter_source_id", f"就诊记录不存在：{ref[1]}（来源系统 {ref[0]}）")
     if errors:
         errors.sort(key=lambda e: e.index or 0)
         return report
@@ -467,9 +462,7 @@ def _plan_result(
     inst_id, group_id = _institution(lookups, r.institution_code)
     row: Row = {
         "resident_id": resident_id,
-        "encounter_id": encounter_ids[(r.source_system, r.encounter_source_id)]
-        if r.encounter_source_id
-        else None,
+        "encounter_id": encounter_ids[key] if (key := encounter_key(r)) else None,
         "institution_id": inst_id,
         "group_id": group_id,
         "category": r.category,
@@ -500,9 +493,7 @@ def _plan_prescription(
     inst_id, group_id = _institution(lookups, r.institution_code)
     row: Row = {
         "resident_id": resident_id,
-        "encounter_id": encounter_ids[(r.source_system, r.encounter_source_id)]
-        if r.encounter_source_id
-        else None,
+        "encounter_id": encounter_ids[key] if (key := encounter_key(r)) else None,
         "institution_id": inst_id,
         "group_id": group_id,
         "practitioner_id": lookups.practitioners.get(r.practitioner_code)
