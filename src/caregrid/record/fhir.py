@@ -68,7 +68,6 @@ from caregrid.record.models import (
     Result,
 )
 from caregrid.registry import service as registry
-from caregrid.registry.models import Institution, Resident
 from caregrid.registry.schemas import ResidentCreate
 
 router = APIRouter(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
@@ -555,7 +554,7 @@ def _patient_outcomes(
     out: dict[int, _Outcome] = {}
     errors: list[RecordError] = []
     for position, ref in patients.items():
-        resident_id = db.scalar(select(Resident.id).where(Resident.id_number == ref.id_number))
+        resident_id = registry.resident_ids_by_number(db, [ref.id_number]).get(ref.id_number)
         if resident_id is None:
             try:
                 resident, _ = registry.register_resident(
@@ -584,20 +583,16 @@ def _patient_outcomes(
 
 
 def _known_numbers(db: Session, patients: dict[int, PatientRef]) -> set[str]:
-    numbers = list({p.id_number for p in patients.values()})
-    if not numbers:
-        return set()
-    return set(db.scalars(select(Resident.id_number).where(Resident.id_number.in_(numbers))))
+    return set(registry.resident_ids_by_number(db, {p.id_number for p in patients.values()}))
 
 
 def _context(db: Session) -> Context:
     def patient_lookup(fhir_id: str) -> PatientRef | None:
-        resident = db.get(Resident, _int_id(fhir_id)) if _int_id(fhir_id) > 0 else None
-        return PatientRef(id_number=resident.id_number) if resident else None
+        number = registry.resident_numbers(db, [_int_id(fhir_id)]).get(_int_id(fhir_id))
+        return PatientRef(id_number=number) if number else None
 
     def organization_lookup(fhir_id: str) -> str | None:
-        inst = db.get(Institution, _int_id(fhir_id)) if _int_id(fhir_id) > 0 else None
-        return inst.code if inst else None
+        return registry.institution_codes(db, [_int_id(fhir_id)]).get(_int_id(fhir_id))
 
     return Context(patient_lookup=patient_lookup, organization_lookup=organization_lookup)
 
