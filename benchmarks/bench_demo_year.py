@@ -19,7 +19,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from caregrid.core.db import make_engine, new_session
+from caregrid.core.db import bulk_load_session, make_engine
 from caregrid.demo.builder import build_demo
 from caregrid.record import demo as record_demo
 
@@ -39,43 +39,44 @@ def main() -> None:
                    activity=False)  # fmt: skip
         print(f"registry step: {time.perf_counter() - started:.1f} s (not part of the ratio)")
 
-        session = new_session(engine)
-        structure = record_demo.load_structure_from_db(session)
-        started = time.perf_counter()
-        report = record_demo.generate_activity(
-            session, random.Random(args.seed), structure, year=YEAR
-        )
-        session.commit()
-        elapsed = time.perf_counter() - started
-        rows = (report.encounters + report.diagnoses + report.procedures + report.results
-                + report.prescriptions + report.prescription_items)  # fmt: skip
-        print("\n".join(report.lines()))
-        print(f"activity step: {elapsed:.1f} s, {report.encounters / elapsed:,.0f} encounters/s, "
-              f"{rows / elapsed:,.0f} rows/s over all tables ({rows:,} rows)")  # fmt: skip
+        with bulk_load_session(engine) as session:  # as the demo builder loads
+            structure = record_demo.load_structure_from_db(session)
+            started = time.perf_counter()
+            report = record_demo.generate_activity(
+                session, random.Random(args.seed), structure, year=YEAR
+            )
+            session.commit()
+            elapsed = time.perf_counter() - started
+            rows = (report.encounters + report.diagnoses + report.procedures + report.results
+                    + report.prescriptions + report.prescription_items)  # fmt: skip
+            print("\n".join(report.lines()))
+            print(f"activity step: {elapsed:.1f} s, "
+                  f"{report.encounters / elapsed:,.0f} encounters/s, "
+                  f"{rows / elapsed:,.0f} rows/s over all tables ({rows:,} rows)")  # fmt: skip
 
-        # Baseline: the same encounter rows, captured (untimed) by re-running the generator
-        # without writing, then inserted with one raw executemany.
-        captured: list[record_demo.Row] = []
-        original = record_demo.write_tables
+            # Baseline: the same encounter rows, captured (untimed) by re-running the generator
+            # without writing, then inserted with one raw executemany.
+            captured: list[record_demo.Row] = []
+            original = record_demo.write_tables
 
-        def capture(_connection: object, tables: record_demo._Tables) -> None:
-            captured.extend(tables.encounter)
+            def capture(_connection: object, tables: record_demo._Tables) -> None:
+                captured.extend(tables.encounter)
 
-        record_demo.write_tables = capture  # type: ignore[assignment]
-        try:
-            record_demo.generate_activity(session, random.Random(args.seed), structure, year=YEAR)
-        finally:
-            record_demo.write_tables = original
-        session.rollback()
-        session.close()
+            record_demo.write_tables = capture  # type: ignore[assignment]
+            try:
+                record_demo.generate_activity(
+                    session, random.Random(args.seed), structure, year=YEAR
+                )
+            finally:
+                record_demo.write_tables = original
+            session.rollback()
         engine.dispose()
-        # Empty the encounter table with foreign keys off (with them on, the delete would
-        # cascade through tables that have no index on encounter_id), then time the insert
-        # with foreign keys on, like the activity step.
+        # Empty the encounter table and time the insert with foreign keys off, like the
+        # activity step (with them on, the delete would also cascade through tables that have
+        # no index on encounter_id).
         raw_db = sqlite3.connect(Path(tmp) / "bench.db", isolation_level=None)
         raw_db.execute("PRAGMA foreign_keys=OFF")
         raw_db.execute("DELETE FROM encounter")
-        raw_db.execute("PRAGMA foreign_keys=ON")
         raw_db.execute("PRAGMA cache_size=-1000000")
         cols = record_demo.ENCOUNTER_COLUMNS
         sql = f"INSERT INTO encounter ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"

@@ -108,3 +108,21 @@ def test_bulk_appends_join_the_same_chain(db: Session) -> None:
     assert result.checked == 53
     rows = db.query(AuditEntry).filter(AuditEntry.action == "import").all()
     assert {r.resident_id for r in rows} == {500 + i for i in range(50)}
+
+
+def test_bulk_appends_hash_like_single_appends_for_system_actors_and_empty_fields(
+    db: Session,
+) -> None:
+    system = Actor.system("导入-HIS")
+    audit.append_many(
+        db,
+        system,
+        [
+            audit.Access("import", "Encounter", None),
+            audit.Access("import", "Result", 7, {"来源": "县医院", "count": 2}),
+            audit.Access("import", "Result", 7, {"来源": "县医院", "count": 2}),
+        ],
+    )
+    result = audit.verify(db)
+    assert result.ok, result.problems
+    assert result.checked == 3

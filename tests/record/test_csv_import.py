@@ -174,11 +174,15 @@ def test_the_three_templates_import_as_they_are(
         path.write_text(text, encoding="utf-8")
         summary = import_csv(path, kind, transaction=tx)
         assert summary.ok, [format_error(e) for e in summary.errors]
-    assert count(db, Encounter) == 2 and count(db, Result) == 2
+    assert count(db, Encounter) == 2 and count(db, Result) == 3
     assert count(db, Prescription) == 1 and count(db, PrescriptionItem) == 2
     glu = db.scalars(select(Result).where(Result.item_code == "GLU")).one()
     assert (glu.ref_low, glu.ref_high, glu.abnormal_flag, glu.cost_fen) == (3.9, 6.1, "H", 800)
     assert glu.encounter_id is not None
+    # the ECG read by the lead hospital (its own source system) belongs to the township visit
+    ecg = db.scalars(select(Result).where(Result.item_code == "ECG-12")).one()
+    assert ecg.source_system == "T-RMYY"
+    assert ecg.encounter_id == glu.encounter_id
 
 
 # --- the CLI on a real database file --------------------------------------------------------

@@ -29,6 +29,7 @@ from caregrid.record.ingest.fhir_map import (
     COST_EXT,
     GRADE_EXT,
     INSTITUTION_CODE_SYSTEM,
+    SOURCE_SYSTEM_BASE,
     map_bundle_entries,
 )
 from caregrid.record.models import Diagnosis, Prescription, Result
@@ -332,6 +333,91 @@ def test_transaction_is_ingested_and_reingesting_is_a_no_op(
     assert timeline.status_code == 200, timeline.text
     kinds = [item["type"] for item in timeline.json()["items"]]
     assert kinds.count("encounter") == 1 and "result" in kinds and "prescription" in kinds
+
+
+def test_every_written_entry_has_a_location_that_reads_back(client: TestClient, city: City) -> None:
+    body = post(client, visit_bundle()).json()
+    headers = login(client, "specialist_li")
+    kinds = ["Patient", None, "Encounter", "Condition", "Condition", "Procedure",
+             "Observation", "Observation", "DiagnosticReport", "MedicationRequest"]  # fmt: skip
+    for kind, entry_ in zip(kinds, body["entry"], strict=True):
+        location = entry_["response"].get("location")
+        if kind is None:  # the Organization is only referenced, not stored
+            continue
+        assert location and location.startswith(f"{kind}/"), (kind, entry_)
+        read = client.get(f"/fhir/R4/{location}", headers=headers)
+        assert read.status_code == 200, (location, read.text)
+        validate(read.json())
+        assert read.json()["resourceType"] == kind
+    procedure = client.get(f"/fhir/R4/{body['entry'][5]['response']['location']}", headers=headers)
+    assert procedure.json()["extension"] == [{"url": GRADE_EXT, "valueInteger": 1}]
+    medication = client.get(
+        f"/fhir/R4/{body['entry'][9]['response']['location']}", headers=headers
+    ).json()
+    assert medication["dispenseRequest"]["expectedSupplyDuration"]["value"] == 28
+
+    patient = body["entry"][0]["response"]["location"]
+    for kind in ("Procedure", "MedicationRequest"):
+        found = client.get(f"/fhir/R4/{kind}", params={"patient": patient}, headers=headers)
+        assert found.status_code == 200, found.text
+        validate(found.json())
+        assert found.json()["total"] == 1
+        # a doctor of another group sees nothing, and cannot read the resource either
+        outsider = login(client, "outsider_zhao")
+        hidden = client.get(f"/fhir/R4/{kind}", params={"patient": patient}, headers=outsider)
+        assert hidden.json()["total"] == 0
+        fhir_id = found.json()["entry"][0]["resource"]["id"]
+        assert client.get(f"/fhir/R4/{kind}/{fhir_id}", headers=outsider).status_code == 404
+
+
+def test_a_result_from_another_member_joins_the_visit_it_was_made_for(
+    client: TestClient, city: City, db: Session
+) -> None:
+    # 乡检查、县诊断 the other way round: the township centre performs a test for a visit whose
+    # record the lead hospital sent; the visit is named by its own source system.
+    assert post(client, visit_bundle()).status_code == 200
+    visit = db.scalars(select(EncounterRow).where(EncounterRow.source_id == "MZ20250305001")).one()
+
+    def centre_bundle(encounter_ref: dict[str, Any]) -> dict[str, Any]:
+        patient = Patient(identifier=[{"system": ID_CARD_SYSTEM, "value": NUMBER}])
+        centre = Organization(
+            identifier=[{"system": INSTITUTION_CODE_SYSTEM, "value": "T-JQS"}], name="测试卫生院"
+        )
+        ecg = Observation.model_validate(
+            {
+                "resourceType": "Observation",
+                "identifier": [{"value": "ECG-5501"}],
+                "status": "final",
+                "category": [{"coding": [{"code": "laboratory"}]}],
+                "code": {"coding": [{"code": "HR"}], "text": "心率"},
+                "subject": {"reference": PATIENT_URL},
+                "encounter": encounter_ref,
+                "effectiveDateTime": "2025-03-05T09:40:00+08:00",
+                "performer": [{"reference": ORG_URL}],
+                "valueQuantity": {"value": 72, "unit": "/min"},
+            }
+        )
+        return Bundle(
+            type="transaction",
+            entry=[
+                entry(PATIENT_URL, patient, "Patient"),
+                entry(ORG_URL, centre, "Organization"),
+                entry("urn:uuid:7f3c1a52-0000-4000-8000-0000000000e1", ecg, "Observation"),
+            ],
+        ).model_dump(mode="json")
+
+    unqualified = post(client, centre_bundle({"identifier": {"value": "MZ20250305001"}}))
+    assert unqualified.status_code == 422
+    assert "T-JQS" in unqualified.text  # looked for among the centre's own visits
+    qualified = post(
+        client,
+        centre_bundle(
+            {"identifier": {"system": f"{SOURCE_SYSTEM_BASE}/T-RMYY", "value": "MZ20250305001"}}
+        ),
+    )
+    assert qualified.status_code == 200, qualified.text
+    ecg = db.scalars(select(Result).where(Result.source_id == "ECG-5501")).one()
+    assert (ecg.source_system, ecg.encounter_id) == ("T-JQS", visit.id)
 
 
 def test_a_changed_resource_is_updated_not_duplicated(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from caregrid.capacity import demo as capacity_demo
 from caregrid.core.clock import today
-from caregrid.core.db import new_session
+from caregrid.core.db import bulk_load_session
 from caregrid.core.migrate import upgrade
 from caregrid.demo.accounts import DemoAccount, create_demo_accounts
 from caregrid.profiles.service import set_active_profile
@@ -123,8 +123,7 @@ def build_demo(
     upgrade(engine)
     progress.done()
 
-    session: Session = new_session(engine)
-    try:
+    with bulk_load_session(engine) as session:
         profile = set_active_profile(session, profile_id)
         report = DemoReport(profile_id=profile_id, profile_name=profile.meta.name)
         progress.start("建立网格、医疗集团与成员单位")
@@ -177,11 +176,6 @@ def build_demo(
         progress.start("提交")
         session.commit()
         progress.done()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
     report.password = password
     report.password_generated = generated
     return report

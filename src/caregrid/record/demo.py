@@ -100,7 +100,7 @@ from sqlalchemy import Connection, Index, select
 from sqlalchemy.orm import Session
 
 from caregrid.core.clock import now
-from caregrid.core.db import Base
+from caregrid.core.db import Base, bulk_insert
 from caregrid.record.models import (
     Diagnosis,
     Encounter,
@@ -661,31 +661,13 @@ class _Tables:
         self.deaths: list[Row] = []
 
 
-def _insert(connection: Connection, table: str, columns: Sequence[str], rows: list[Row]) -> None:
-    if not rows:
-        return
-    cols = ", ".join(columns)
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    if connection.dialect.name == "postgresql":
-        with driver.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-            write = copy.write_row
-            for row in rows:
-                write(row)
-    else:
-        cursor = driver.cursor()
-        marks = ", ".join("?" for _ in columns)
-        cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
-        cursor.close()
-
-
 def write_tables(connection: Connection, tables: _Tables) -> None:
-    _insert(connection, "encounter", ENCOUNTER_COLUMNS, tables.encounter)
-    _insert(connection, "diagnosis", DIAGNOSIS_COLUMNS, tables.diagnosis)
-    _insert(connection, "procedure_record", PROCEDURE_COLUMNS, tables.procedure)
-    _insert(connection, "result", RESULT_COLUMNS, tables.result)
-    _insert(connection, "prescription", PRESCRIPTION_COLUMNS, tables.prescription)
-    _insert(connection, "prescription_item", ITEM_COLUMNS, tables.item)
+    bulk_insert(connection, "encounter", ENCOUNTER_COLUMNS, tables.encounter)
+    bulk_insert(connection, "diagnosis", DIAGNOSIS_COLUMNS, tables.diagnosis)
+    bulk_insert(connection, "procedure_record", PROCEDURE_COLUMNS, tables.procedure)
+    bulk_insert(connection, "result", RESULT_COLUMNS, tables.result)
+    bulk_insert(connection, "prescription", PRESCRIPTION_COLUMNS, tables.prescription)
+    bulk_insert(connection, "prescription_item", ITEM_COLUMNS, tables.item)
     if tables.deaths:
         driver = connection.connection.driver_connection
         assert driver is not None

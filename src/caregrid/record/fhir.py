@@ -11,9 +11,10 @@ writing in `ingest/upsert.py`."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
@@ -43,9 +44,13 @@ from caregrid.record.ingest.fhir_map import (
     DRG_EXT,
     EQA_EXT,
     FIELD_PATHS,
+    GRADE_EXT,
+    ITEM_COST_EXT,
+    MINIMALLY_INVASIVE_EXT,
     RANK_EXT,
     REPORT_PREFIX,
     SHANGHAI,
+    SOURCE_SYSTEM_BASE,
     TCM_EXT,
     Context,
     MappedRecord,
@@ -54,9 +59,15 @@ from caregrid.record.ingest.fhir_map import (
 )
 from caregrid.record.ingest.records import PatientRef, RecordError
 from caregrid.record.ingest.upsert import ingest_batch
-from caregrid.record.models import Diagnosis, Encounter, Prescription, Result
+from caregrid.record.models import (
+    Diagnosis,
+    Encounter,
+    Prescription,
+    PrescriptionItem,
+    Procedure,
+    Result,
+)
 from caregrid.registry import service as registry
-from caregrid.registry.models import Institution, Resident
 from caregrid.registry.schemas import ResidentCreate
 
 router = APIRouter(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
@@ -70,7 +81,7 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10"
 ICD9CM3 = "http://hl7.org/fhir/sid/icd-9-cm"
 LOINC = "http://loinc.org"
 LOCAL_ITEM_SYSTEM = f"{CODESYSTEM_BASE}/result-item"
-SOURCE_SYSTEM_BASE = "https://caregrid.org/fhir/sid/source"
+DRUG_SYSTEM = f"{CODESYSTEM_BASE}/nhsa-drug"  # 国家医保药品编码
 CLASS_OUT = {
     "outpatient": ("AMB", "门诊"),
     "emergency": ("EMER", "急诊"),
@@ -114,6 +125,14 @@ capability(
     ["read", "search-type"],
     [_PATIENT, SearchParam("code", "token", "ICD-10 编码")],
 )
+capability(
+    "Procedure",
+    ["read", "search-type"],
+    [_PATIENT, SearchParam("code", "token", "ICD-9-CM-3 手术操作编码"), _DATE],
+)
+capability("MedicationRequest", ["read", "search-type"], [_PATIENT, _DATE])
+
+_Row = TypeVar("_Row", Encounter, Diagnosis, Procedure, Result)
 
 
 def _int_id(value: str) -> int:
@@ -219,6 +238,76 @@ def condition_to_fhir(d: Diagnosis, enc: Encounter) -> dict[str, Any]:
         "encounter": {"reference": f"Encounter/{d.encounter_id}"},
         "recordedDate": _iso(enc.started_at),
     }
+
+
+def procedure_to_fhir(p: Procedure) -> dict[str, Any]:
+    coding: dict[str, Any] = {"system": ICD9CM3, "code": p.code}
+    if p.name:
+        coding["display"] = p.name
+    resource: dict[str, Any] = {
+        "resourceType": "Procedure",
+        "id": str(p.id),
+        "status": "completed",
+        "code": {"coding": [coding], **({"text": p.name} if p.name else {})},
+        "subject": {"reference": f"Patient/{p.resident_id}"},
+        "encounter": {"reference": f"Encounter/{p.encounter_id}"},
+    }
+    if p.performed_at is not None:
+        resource["performedDateTime"] = _iso(p.performed_at)
+    extensions: list[dict[str, Any]] = []
+    if p.grade is not None:
+        extensions.append({"url": GRADE_EXT, "valueInteger": p.grade})
+    if p.minimally_invasive:
+        extensions.append({"url": MINIMALLY_INVASIVE_EXT, "valueBoolean": True})
+    if extensions:
+        resource["extension"] = extensions
+    return resource
+
+
+def medication_request_to_fhir(item: PrescriptionItem, rx: Prescription) -> dict[str, Any]:
+    """One prescription item as a MedicationRequest; the items of one prescription share its
+    `groupIdentifier` (the member's prescription number), as they were sent."""
+    coding: dict[str, Any] = {"display": item.drug_name}
+    if item.drug_code:
+        coding = {"system": DRUG_SYSTEM, "code": item.drug_code, "display": item.drug_name}
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": str(item.id),
+        "status": "completed",
+        "intent": "order",
+        "medicationCodeableConcept": {"coding": [coding], "text": item.drug_name},
+        "subject": {"reference": f"Patient/{rx.resident_id}"},
+        "authoredOn": _iso(rx.prescribed_at),
+    }
+    group = _identifier(rx.source_system, rx.source_id)
+    if group:
+        resource["groupIdentifier"] = group[0]
+    if rx.encounter_id is not None:
+        resource["encounter"] = {"reference": f"Encounter/{rx.encounter_id}"}
+    if rx.institution_id is not None:
+        resource["requester"] = {"reference": f"Organization/{rx.institution_id}"}
+    dosage: dict[str, Any] = {}
+    if item.dose:
+        dosage["text"] = " ".join(x for x in (item.dose, item.frequency) if x)
+    if item.frequency:
+        dosage["timing"] = {"code": {"text": item.frequency}}
+    if dosage:
+        resource["dosageInstruction"] = [dosage]
+    dispense: dict[str, Any] = {}
+    if item.days_supplied is not None:
+        dispense["expectedSupplyDuration"] = {
+            "value": item.days_supplied,
+            "unit": "天",
+            "system": "http://unitsofmeasure.org",
+            "code": "d",
+        }
+    if item.quantity is not None:
+        dispense["quantity"] = {"value": item.quantity}
+    if dispense:
+        resource["dispenseRequest"] = dispense
+    if item.cost_fen:
+        resource["extension"] = [{"url": ITEM_COST_EXT, "valueInteger": item.cost_fen}]
+    return resource
 
 
 def _item_coding(r: Result) -> dict[str, Any]:
@@ -438,12 +527,23 @@ def _record_outcomes(
             ):
                 did = diagnoses.get(dx.rank)
                 out[position] = _Outcome(status, f"Condition/{did}" if did else None)
-            for position in m.children.get("procedures", []):
-                out[position] = _Outcome(status)
+            procedures = _child_ids(db, Procedure, Procedure.encounter_id, rid)
+            for position, pid in zip(m.children.get("procedures", []), procedures, strict=False):
+                out[position] = _Outcome(status, f"Procedure/{pid}")
         else:
-            for position in m.positions:
-                out[position] = _Outcome(status)
+            items = _child_ids(db, PrescriptionItem, PrescriptionItem.prescription_id, rid)
+            for position, iid in zip(m.positions, items, strict=False):
+                out[position] = _Outcome(status, f"MedicationRequest/{iid}")
+            for position in m.positions[len(items) :]:
+                out.setdefault(position, _Outcome(status))
     return out
+
+
+def _child_ids(db: Session, model: Any, parent: Any, parent_id: int | None) -> list[int]:
+    """Ids of a record's children in the order they were written (the order of the entries)."""
+    if not parent_id:
+        return []
+    return list(db.scalars(select(model.id).where(parent == parent_id).order_by(model.id)))
 
 
 def _patient_outcomes(
@@ -454,7 +554,7 @@ def _patient_outcomes(
     out: dict[int, _Outcome] = {}
     errors: list[RecordError] = []
     for position, ref in patients.items():
-        resident_id = db.scalar(select(Resident.id).where(Resident.id_number == ref.id_number))
+        resident_id = registry.resident_ids_by_number(db, [ref.id_number]).get(ref.id_number)
         if resident_id is None:
             try:
                 resident, _ = registry.register_resident(
@@ -483,20 +583,16 @@ def _patient_outcomes(
 
 
 def _known_numbers(db: Session, patients: dict[int, PatientRef]) -> set[str]:
-    numbers = list({p.id_number for p in patients.values()})
-    if not numbers:
-        return set()
-    return set(db.scalars(select(Resident.id_number).where(Resident.id_number.in_(numbers))))
+    return set(registry.resident_ids_by_number(db, {p.id_number for p in patients.values()}))
 
 
 def _context(db: Session) -> Context:
     def patient_lookup(fhir_id: str) -> PatientRef | None:
-        resident = db.get(Resident, _int_id(fhir_id)) if _int_id(fhir_id) > 0 else None
-        return PatientRef(id_number=resident.id_number) if resident else None
+        number = registry.resident_numbers(db, [_int_id(fhir_id)]).get(_int_id(fhir_id))
+        return PatientRef(id_number=number) if number else None
 
     def organization_lookup(fhir_id: str) -> str | None:
-        inst = db.get(Institution, _int_id(fhir_id)) if _int_id(fhir_id) > 0 else None
-        return inst.code if inst else None
+        return registry.institution_codes(db, [_int_id(fhir_id)]).get(_int_id(fhir_id))
 
     return Context(patient_lookup=patient_lookup, organization_lookup=organization_lookup)
 
@@ -721,6 +817,24 @@ def _resident_for(db: Session, actor: Actor, patient: str | None, resource: str)
     return resident.id
 
 
+def _load(
+    db: Session,
+    actor: Actor,
+    model: type[_Row],
+    fhir_id: str,
+    resource: str,
+    valid: Callable[[_Row], bool] = lambda _: True,
+) -> _Row:
+    """The row behind `resource/fhir_id` if the caller may see its resident (the access check
+    writes the audit entry); 404 otherwise, the same answer whether it exists or not."""
+    row_id = _int_id(fhir_id)
+    row = db.get(model, row_id) if row_id > 0 else None
+    if row is None or not valid(row):
+        raise NotFound(f"{resource}/{fhir_id} 不存在")
+    registry.get_resident(db, actor, row.resident_id, resource=resource)
+    return row
+
+
 def _page(
     db: Session, stmt: Select[Any], order: Any, page: int, count: int
 ) -> tuple[list[Any], int]:
@@ -766,10 +880,7 @@ def search_encounter(
 
 @router.get("/Encounter/{fhir_id}", response_class=FhirResponse)
 def read_encounter(fhir_id: str, db: DB, actor: CurrentActor) -> FhirResponse:
-    enc = db.get(Encounter, _int_id(fhir_id)) if _int_id(fhir_id) > 0 else None
-    if enc is None:
-        raise NotFound(f"Encounter/{fhir_id} 不存在")
-    registry.get_resident(db, actor, enc.resident_id, resource="Encounter")
+    enc = _load(db, actor, Encounter, fhir_id, "Encounter")
     return FhirResponse(encounter_to_fhir(enc, _diagnoses_of(db, [enc.id])[enc.id]))
 
 
@@ -803,10 +914,7 @@ def search_condition(
 
 @router.get("/Condition/{fhir_id}", response_class=FhirResponse)
 def read_condition(fhir_id: str, db: DB, actor: CurrentActor) -> FhirResponse:
-    d = db.get(Diagnosis, _int_id(fhir_id)) if _int_id(fhir_id) > 0 else None
-    if d is None:
-        raise NotFound(f"Condition/{fhir_id} 不存在")
-    registry.get_resident(db, actor, d.resident_id, resource="Condition")
+    d = _load(db, actor, Diagnosis, fhir_id, "Condition")
     enc = db.get(Encounter, d.encounter_id)
     assert enc is not None
     return FhirResponse(condition_to_fhir(d, enc))
@@ -850,10 +958,7 @@ def search_observation(
 
 @router.get("/Observation/{fhir_id}", response_class=FhirResponse)
 def read_observation(fhir_id: str, db: DB, actor: CurrentActor) -> FhirResponse:
-    r = db.get(Result, _int_id(fhir_id)) if _int_id(fhir_id) > 0 else None
-    if r is None or _is_report(r):
-        raise NotFound(f"Observation/{fhir_id} 不存在")
-    registry.get_resident(db, actor, r.resident_id, resource="Observation")
+    r = _load(db, actor, Result, fhir_id, "Observation", lambda r: not _is_report(r))
     return FhirResponse(observation_to_fhir(r))
 
 
@@ -889,8 +994,78 @@ def search_report(
 
 @router.get("/DiagnosticReport/{fhir_id}", response_class=FhirResponse)
 def read_report(fhir_id: str, db: DB, actor: CurrentActor) -> FhirResponse:
-    r = db.get(Result, _int_id(fhir_id)) if _int_id(fhir_id) > 0 else None
-    if r is None or not _is_report(r):
-        raise NotFound(f"DiagnosticReport/{fhir_id} 不存在")
-    registry.get_resident(db, actor, r.resident_id, resource="DiagnosticReport")
+    r = _load(db, actor, Result, fhir_id, "DiagnosticReport", _is_report)
     return FhirResponse(report_to_fhir(r))
+
+
+@router.get("/Procedure", response_class=FhirResponse)
+def search_procedure(
+    request: Request,
+    db: DB,
+    actor: CurrentActor,
+    patient: str | None = None,
+    code: str | None = None,
+    date: DateParams = None,
+    count: Count = 20,
+    page: PageNo = 1,
+) -> FhirResponse:
+    """A resident's operations and procedures (ICD-9-CM-3, surgery grade), newest first."""
+    resident_id = _resident_for(db, actor, patient, "Procedure")
+    if resident_id is None:
+        return _empty(request, page, count)
+    stmt = select(Procedure).where(
+        Procedure.resident_id == resident_id, *_date_filter(Procedure.performed_at, date)
+    )
+    if code:
+        stmt = stmt.where(Procedure.code.in_([split_token(c)[1] for c in code.split(",")]))
+    rows, total = _page(db, stmt, Procedure.performed_at.desc(), page, count)
+    resources = [procedure_to_fhir(p) for p in rows]
+    return FhirResponse(searchset(request, resources, total, page=page, count=count))
+
+
+@router.get("/Procedure/{fhir_id}", response_class=FhirResponse)
+def read_procedure(fhir_id: str, db: DB, actor: CurrentActor) -> FhirResponse:
+    return FhirResponse(procedure_to_fhir(_load(db, actor, Procedure, fhir_id, "Procedure")))
+
+
+@router.get("/MedicationRequest", response_class=FhirResponse)
+def search_medication_request(
+    request: Request,
+    db: DB,
+    actor: CurrentActor,
+    patient: str | None = None,
+    date: DateParams = None,
+    count: Count = 20,
+    page: PageNo = 1,
+) -> FhirResponse:
+    """A resident's prescription items (one MedicationRequest each), newest first."""
+    resident_id = _resident_for(db, actor, patient, "MedicationRequest")
+    if resident_id is None:
+        return _empty(request, page, count)
+    stmt = (
+        select(PrescriptionItem, Prescription)
+        .join(Prescription, PrescriptionItem.prescription_id == Prescription.id)
+        .where(
+            Prescription.resident_id == resident_id,
+            *_date_filter(Prescription.prescribed_at, date),
+        )
+    )
+    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = db.execute(
+        stmt.order_by(Prescription.prescribed_at.desc(), PrescriptionItem.id)
+        .limit(count)
+        .offset((page - 1) * count)
+    ).all()
+    resources = [medication_request_to_fhir(item, rx) for item, rx in rows]
+    return FhirResponse(searchset(request, resources, total, page=page, count=count))
+
+
+@router.get("/MedicationRequest/{fhir_id}", response_class=FhirResponse)
+def read_medication_request(fhir_id: str, db: DB, actor: CurrentActor) -> FhirResponse:
+    item_id = _int_id(fhir_id)
+    item = db.get(PrescriptionItem, item_id) if item_id > 0 else None
+    rx = db.get(Prescription, item.prescription_id) if item is not None else None
+    if item is None or rx is None:
+        raise NotFound(f"MedicationRequest/{fhir_id} 不存在")
+    registry.get_resident(db, actor, rx.resident_id, resource="MedicationRequest")
+    return FhirResponse(medication_request_to_fhir(item, rx))

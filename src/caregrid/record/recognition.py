@@ -43,7 +43,7 @@ from caregrid.record.schemas import (
     RuleRead,
     RuleUpdate,
 )
-from caregrid.record.timeline import as_aware, institution_names_of
+from caregrid.record.timeline import as_aware
 from caregrid.registry import service as registry
 
 RULE_EDIT_ROLES = frozenset({"admin", "group_manager"})
@@ -386,7 +386,7 @@ def check_orders(
         latest = session.scalars(base.where(Result.observed_at <= when).limit(1)).first()
         status = _eligible(latest, rule, when) if latest is not None else "no_result"
         answers.append((code, rule, latest, status or "no_result"))
-    names = institution_names_of(session, {r.institution_id for _, _, r, _ in answers if r})
+    names = registry.institution_names(session, {r.institution_id for _, _, r, _ in answers if r})
     return [
         _answer(code, rule, result, status, names, when) for code, rule, result, status in answers
     ]

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from caregrid.core.actor import Actor
@@ -51,7 +51,6 @@ from caregrid.record.schemas import (
     VitalSeries,
 )
 from caregrid.registry import service as registry
-from caregrid.registry.models import Department, Institution
 
 MAX_LIMIT = 200
 MAX_WINDOW = 10_000  # offset + limit: deeper pages should narrow the period instead
@@ -214,11 +213,10 @@ def resident_timeline(
         else [],
         "prescription_id",
     )
-    institution_names, departments = _names_of(
-        session,
-        {getattr(row[3], "institution_id", None) for row in page},
-        {e.department_id for e in page_encounters},
+    institution_names = registry.institution_names(
+        session, {getattr(row[3], "institution_id", None) for row in page}
     )
+    departments = registry.department_names(session, {e.department_id for e in page_encounters})
 
     entries: list[TimelineEntry] = []
     for kind, _at, _id, row in page:
@@ -242,52 +240,11 @@ def resident_timeline(
     )
 
 
-def _names_of(
-    session: Session, institution_ids: Iterable[int | None], department_ids: Iterable[int | None]
-) -> tuple[dict[int, str], dict[int, str]]:
-    """Names of the page's institutions and departments, in one query (UNION ALL)."""
-    inst = {i for i in institution_ids if i is not None}
-    dept = {i for i in department_ids if i}
-    parts: list[Any] = []
-    if inst:
-        parts.append(
-            select(literal(0).label("kind"), Institution.id, Institution.name).where(
-                Institution.id.in_(inst)
-            )
-        )
-    if dept:
-        parts.append(
-            select(literal(1).label("kind"), Department.id, Department.name).where(
-                Department.id.in_(dept)
-            )
-        )
-    names: tuple[dict[int, str], dict[int, str]] = ({}, {})
-    if not parts:
-        return names
-    stmt: Any = parts[0] if len(parts) == 1 else union_all(*parts)
-    rows: list[Any] = list(session.execute(stmt).all())
-    for kind, id_, name in rows:
-        names[kind][id_] = name
-    return names
-
-
 def _by_parent(rows: Sequence[Any], key: str) -> defaultdict[int, list[Any]]:
     grouped: defaultdict[int, list[Any]] = defaultdict(list)
     for row in rows:
         grouped[getattr(row, key)].append(row)
     return grouped
-
-
-def institution_names_of(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
-    """Names of the given institutions, in one query."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    return dict(
-        session.execute(
-            select(Institution.id, Institution.name).where(Institution.id.in_(wanted))
-        ).all()
-    )
 
 
 def _encounter_entry(

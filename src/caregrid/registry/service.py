@@ -731,6 +731,34 @@ def resident_ids_by_number(session: Session, numbers: Iterable[str]) -> dict[str
     return out
 
 
+# --- names and codes for pages and FHIR of other domains -----------------------------------
+
+
+def _by_id(session: Session, key: Any, value: Any, ids: Iterable[int | None]) -> dict[int, Any]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(key, value).where(key.in_(wanted))).all())
+
+
+def institution_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Institution id -> name, one query (for a page of records from many members)."""
+    return _by_id(session, Institution.id, Institution.name, ids)
+
+
+def institution_codes(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    return _by_id(session, Institution.id, Institution.code, ids)
+
+
+def department_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    return _by_id(session, Department.id, Department.name, ids)
+
+
+def resident_numbers(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Resident id -> full 身份证号 (no access check: to match records to the index)."""
+    return _by_id(session, Resident.id, Resident.id_number, ids)
+
+
 # --- disease catalogues -------------------------------------------------------------------
 
 

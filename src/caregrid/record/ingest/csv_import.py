@@ -128,6 +128,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         _SOURCE,
         *_PATIENT,
         Column("encounter_source_id", ("就诊流水号", "就诊编号"), False, "所属就诊"),
+        Column("encounter_source_system", ("就诊来源系统",), False,
+               "所属就诊的来源系统（与本行来源系统不同时填写，如共享中心为他院就诊出具的结果）"),
         Column("institution_code", ("机构编码", "执行机构编码"), False, "执行机构编码"),
         Column("category", ("类别", "结果类别"), True, "检验/影像/心电/病理/超声/体征"),
         Column("item_code", ("检验项目编码", "项目编码"), True, "本地码或 LOINC"),
@@ -147,6 +149,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         _SOURCE,
         *_PATIENT,
         Column("encounter_source_id", ("就诊流水号", "就诊编号"), False, "所属就诊"),
+        Column("encounter_source_system", ("就诊来源系统",), False,
+               "所属就诊的来源系统（与本行来源系统不同时填写，如共享中心为他院就诊出具的结果）"),
         Column("institution_code", ("机构编码",), False, "开方机构编码"),
         Column("practitioner_code", ("医师编码", "医生编码"), False, "开方医师编码"),
         Column("prescribed_at", ("开方时间", "处方时间"), True, _TIME),
@@ -471,6 +475,7 @@ class _Reader:
         else:
             data.update(
                 encounter_source_id=get("encounter_source_id"),
+                encounter_source_system=get("encounter_source_system"),
                 practitioner_code=get("practitioner_code"),
                 prescribed_at=get("prescribed_at", _time),
             )
@@ -569,6 +574,7 @@ class _Reader:
         low, high = get("ref_range", _ref_range) or (None, None)
         data.update(
             encounter_source_id=get("encounter_source_id"),
+            encounter_source_system=get("encounter_source_system"),
             category=get("category", _category),
             item_code=cells.get("item_code", ""),
             item_name=cells.get("item_name", ""),

@@ -84,6 +84,8 @@ RESULT_COST_EXT = f"{EXT}/result-cost"
 ITEM_COST_EXT = f"{EXT}/medication-cost"
 DIAGNOSIS_ROLE_SYSTEM = f"{CODESYSTEM_BASE}/diagnosis-role"
 GRADE_SYSTEM = f"{CODESYSTEM_BASE}/surgery-grade"
+# Identifiers of stored records: system = SOURCE_SYSTEM_BASE/<source system>, value = source id.
+SOURCE_SYSTEM_BASE = "https://caregrid.org/fhir/sid/source"
 ENCOUNTER_CLASS_SYSTEM = f"{CODESYSTEM_BASE}/encounter-class"
 DISPOSITION_SYSTEM = f"{CODESYSTEM_BASE}/discharge-disposition"
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cn")
@@ -551,6 +553,25 @@ class BundleMapper:
             raise MappingError("encounter", "encounter 须引用同一批数据中的 Encounter")
         return source_id_of(target[1]), target[1]
 
+    def encounter_system(
+        self, resource: dict[str, Any], encounter: dict[str, Any] | None, own: str
+    ) -> str | None:
+        """The Encounter's source system when it differs from the record's own `own` (a result
+        performed at a shared diagnostic centre for a visit at another member, 003 §二(四)12
+        乡检查、县诊断): from a logical reference's identifier system
+        (``…/fhir/sid/source/<system>``), or from the referenced Encounter itself."""
+        if encounter is None:
+            system = str(((resource.get("encounter") or {}).get("identifier") or {}).get("system"))
+            prefix = SOURCE_SYSTEM_BASE + "/"
+            found = system[len(prefix) :] if system.startswith(prefix) else None
+        else:
+            code, _ = self.organization_code(encounter.get("serviceProvider"))
+            try:
+                found = self.source_system(encounter, code)
+            except MappingError:
+                found = None
+        return found if found and found != own else None
+
     # the run
     def run(self) -> MapResult:
         valid: list[tuple[int, dict[str, Any]]] = []
@@ -857,6 +878,7 @@ class BundleMapper:
             "source_system": source_system,
             "patient": patient,
             "encounter_source_id": encounter_id,
+            "encounter_source_system": self.encounter_system(resource, encounter, source_system),
             "institution_code": code,
             "category": category,
             "observed_at": observed,
@@ -944,6 +966,9 @@ class BundleMapper:
                     source_id=f"{REPORT_PREFIX}{source_id}"[:80],
                     patient=patient,
                     encounter_source_id=encounter_id,
+                    encounter_source_system=self.encounter_system(
+                        resource, encounter, source_system
+                    ),
                     institution_code=code,
                     category=category,
                     item_code=item_code,
@@ -992,6 +1017,7 @@ class BundleMapper:
             source_id=source_id,
             patient=patient,
             encounter_source_id=encounter_id,
+            encounter_source_system=self.encounter_system(first, encounter, source_system),
             institution_code=code,
             practitioner_code=self.practitioner_code(requester),
             prescribed_at=parse_datetime(first.get("authoredOn"), "authoredOn"),

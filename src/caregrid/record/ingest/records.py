@@ -98,6 +98,9 @@ class ResultIn(Strict):
     source_id: str = Field(min_length=1, max_length=80)
     patient: PatientRef
     encounter_source_id: str | None = Field(default=None, max_length=80)
+    # The encounter's own source system when it is not this record's (a result performed at a
+    # shared diagnostic centre for a visit at another member: 乡检查、县诊断).
+    encounter_source_system: str | None = Field(default=None, max_length=60)
     institution_code: str | None = Field(default=None, max_length=40, description="执行机构")
     category: ResultCategory
     item_code: str = Field(min_length=1, max_length=40)
@@ -130,6 +133,9 @@ class PrescriptionIn(Strict):
     source_id: str = Field(min_length=1, max_length=80)
     patient: PatientRef
     encounter_source_id: str | None = Field(default=None, max_length=80)
+    # The encounter's own source system when it is not this record's (a result performed at a
+    # shared diagnostic centre for a visit at another member: 乡检查、县诊断).
+    encounter_source_system: str | None = Field(default=None, max_length=60)
     institution_code: str | None = Field(default=None, max_length=40)
     practitioner_code: str | None = Field(default=None, max_length=40)
     prescribed_at: datetime
@@ -137,6 +143,13 @@ class PrescriptionIn(Strict):
 
 
 IncomingRecord = EncounterIn | ResultIn | PrescriptionIn
+
+
+def encounter_key(record: ResultIn | PrescriptionIn) -> tuple[str, str] | None:
+    """(source system, source id) of the encounter a result or prescription belongs to."""
+    if not record.encounter_source_id:
+        return None
+    return (record.encounter_source_system or record.source_system, record.encounter_source_id)
 
 
 class RecordError(BaseModel):

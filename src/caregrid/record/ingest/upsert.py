@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from caregrid.audit import service as audit
 from caregrid.core.actor import Actor
 from caregrid.core.clock import now
-from caregrid.core.db import UTCDateTime
+from caregrid.core.db import UTCDateTime, bulk_insert, sqlite_utc_text
 from caregrid.core.errors import DomainError
 from caregrid.record.ingest.records import (
     EncounterIn,
@@ -44,6 +44,7 @@ from caregrid.record.ingest.records import (
     PrescriptionIn,
     RecordError,
     ResultIn,
+    encounter_key,
 )
 from caregrid.record.models import (
     Diagnosis,
@@ -275,21 +276,15 @@ def ingest_batch(
         (r.source_system, r.source_id) for r in records if isinstance(r, EncounterIn)
     }
     referenced = {
-        (r.source_system, r.encounter_source_id)
+        ref
         for r in records
-        if isinstance(r, ResultIn | PrescriptionIn) and r.encounter_source_id
+        if isinstance(r, ResultIn | PrescriptionIn) and (ref := encounter_key(r)) is not None
     }
     stored_encounters = _ids_by_key(session, _table(Encounter), referenced - batch_encounters)
     for i, rec in enumerate(records):
-        if isinstance(rec, ResultIn | PrescriptionIn) and rec.encounter_source_id:
-            ref = (rec.source_system, rec.encounter_source_id)
-            if ref not in batch_encounters and ref not in stored_encounters:
-                fail(
-                    i,
-                    rec,
-                    "encounter_source_id",
-                    f"就诊记录不存在：{rec.encounter_source_id}（来源系统 {rec.source_system}）",
-                )
+        ref = encounter_key(rec) if isinstance(rec, ResultIn | PrescriptionIn) else None
+        if ref and ref not in batch_encounters and ref not in stored_encounters:
+            fail(i, rec, "encounter_source_id", f"就诊记录不存在：{ref[1]}（来源系统 {ref[0]}）")
     if errors:
         errors.sort(key=lambda e: e.index or 0)
         return report
@@ -467,9 +462,7 @@ def _plan_result(
     inst_id, group_id = _institution(lookups, r.institution_code)
     row: Row = {
         "resident_id": resident_id,
-        "encounter_id": encounter_ids[(r.source_system, r.encounter_source_id)]
-        if r.encounter_source_id
-        else None,
+        "encounter_id": encounter_ids[key] if (key := encounter_key(r)) else None,
         "institution_id": inst_id,
         "group_id": group_id,
         "category": r.category,
@@ -500,9 +493,7 @@ def _plan_prescription(
     inst_id, group_id = _institution(lookups, r.institution_code)
     row: Row = {
         "resident_id": resident_id,
-        "encounter_id": encounter_ids[(r.source_system, r.encounter_source_id)]
-        if r.encounter_source_id
-        else None,
+        "encounter_id": encounter_ids[key] if (key := encounter_key(r)) else None,
         "institution_id": inst_id,
         "group_id": group_id,
         "practitioner_id": lookups.practitioners.get(r.practitioner_code)
@@ -690,42 +681,21 @@ def _allocate_ids(session: Session, table: Table, n: int) -> list[int]:
 def _bulk_insert(
     session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    """Write new rows with the driver directly: COPY on PostgreSQL, executemany on the raw
-    SQLite cursor. SQLAlchemy's per-value type processing costs more than the write itself at
-    this volume (issue 3: ≥ 20,000 encounters per second), so the rows must already be in
-    stored form: every column given, datetimes in UTC, which on SQLite are written as the
-    text UTCDateTime stores ("YYYY-MM-DD HH:MM:SS.ffffff"). Runs in the session's transaction."""
-    if not rows:
-        return
+    """Write new rows through the driver (`bulk_insert`, issue 3: ≥ 20,000 encounters per
+    second), converting datetimes to SQLite's stored text. Runs in the session's transaction."""
     connection = session.connection()
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    cols = ", ".join(columns)
-    if connection.dialect.name == "postgresql":
-        with driver.cursor() as cur, cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
-            write = copy.write_row
-            for row in rows:
-                write(row)
-        return
-    times = [n for n, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
-    if times:
-        rows = [_sqlite_times(row, times) for row in rows]
-    cursor = driver.cursor()
-    try:
-        marks = ", ".join("?" for _ in columns)
-        cursor.executemany(f"INSERT INTO {table.name} ({cols}) VALUES ({marks})", rows)
-    finally:
-        cursor.close()
+    if connection.dialect.name != "postgresql":
+        times = [n for n, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
+        if times:
+            rows = [_sqlite_times(row, times) for row in rows]
+    bulk_insert(connection, table.name, columns, rows)
 
 
 def _sqlite_times(row: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:
     values = list(row)
     for n in positions:
-        value = values[n]
-        if value is not None:
-            # "YYYY-MM-DD HH:MM:SS.ffffff" (UTCDateTime's stored form); isoformat is faster
-            # than strftime and always has the microseconds with timespec given.
-            values[n] = value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+        if values[n] is not None:
+            values[n] = sqlite_utc_text(values[n])
     return tuple(values)
 
 
