@@ -83,12 +83,14 @@ def demo(
 
 def _mount() -> None:
     from caregrid.audit.cli import app as audit_app
+    from caregrid.indicators.cli import indicators
     from caregrid.profiles.cli import app as profile_app
     from caregrid.record.cli import app as import_app
 
     app.add_typer(profile_app, name="profile", help="政策方案")
     app.add_typer(audit_app, name="audit", help="审计日志")
     app.add_typer(import_app, name="import", help="导入成员单位数据（CSV / FHIR）")
+    app.command("indicators")(indicators)
 
 
 _mount()

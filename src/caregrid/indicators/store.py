@@ -1,0 +1,557 @@
+"""The analytics store: an incremental Arrow copy of what the indicators read.
+
+Data path (decision). DuckDB's sqlite and postgres scanner extensions cannot be downloaded on
+these machines, and DuckDB 2.0 does not work with Ibis 12. So caregrid pins ``duckdb==1.5.5``
+(the version Ibis 12 is tested with; ``sqlglot<28`` for the same reason) and does **not** use
+the scanner extensions at all: it moves the data itself. Each source below is one SQLAlchemy
+Core query, so the same code reads SQLite and PostgreSQL; rows come out in id order, get their
+derived columns in Python (local dates in Asia/Shanghai, length of stay, integer DRG weights)
+and land in a ``pyarrow.Table`` per source. The same Arrow tables feed DuckDB (zero-copy) and
+Spark (``createDataFrame``), which is what makes the two engines see identical inputs.
+
+Incremental: every source remembers the highest id it has copied. A sync reads only rows with
+a larger id, plus, for tables with an ``updated_at`` column (encounters, residents), rows
+changed since the previous sync, which replace their old copies. Small tables whose rows change
+state without a timestamp (referrals, slots, chronic enrolments) are re-read whole; they are
+orders of magnitude smaller than the encounter table. `save`/`load` keep the store as Parquet
+files between processes.
+
+Every measure column is an integer (counts, fen, DRG weight x 10,000, days) so that sums are
+exact and DuckDB and Spark agree to the last digit; ratios are taken afterwards in Decimal.
+The store reads other domains' tables directly: it is a read-only replica, like a reporting
+database, never a way to change their state (STYLE: cross-domain calls go through services;
+an analytical copy is the documented exception).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import aliased
+
+from caregrid.capacity.models import Slot
+from caregrid.chronic.models import ChronicEnrolment, FollowUp
+from caregrid.record.models import Diagnosis, Encounter, OrderDecision, Procedure
+from caregrid.referral.models import Referral
+from caregrid.registry.models import Institution, Resident
+
+CHINA = timedelta(hours=8)  # Asia/Shanghai has no daylight saving time
+# The four major chronic diseases (WHO / 健康中国 2030 重大慢性病过早死亡率): ICD-10 ranges of
+# the underlying cause (cardiovascular I00-I99, cancer C00-C97, diabetes E10-E14, chronic
+# respiratory J30-J98).
+CHRONIC4_RANGES = (("I00", "I99"), ("C00", "C97"), ("E10", "E14"), ("J30", "J98"))
+DELIVERY_PREFIXES = ("O80", "O81", "O82", "O83", "O84")  # delivery (分娩) as principal diagnosis
+
+
+def local_day(value: datetime | None) -> date | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value.astimezone(UTC) + CHINA).date()
+
+
+def is_chronic4(code: str | None) -> bool:
+    if not code:
+        return False
+    head = code[:3].upper()
+    return any(low <= head <= high for low, high in CHRONIC4_RANGES)
+
+
+def is_delivery(code: str | None) -> bool:
+    return bool(code) and code.upper().startswith(DELIVERY_PREFIXES)  # type: ignore[union-attr]
+
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One table of the store: its Arrow schema, the query for new (and changed) rows, and
+    how a database row becomes a store row."""
+
+    name: str
+    schema: pa.Schema
+    query: Callable[[int, datetime | None], Select[Any]]
+    convert: Callable[[Any], Row]
+    incremental: bool = True
+
+
+def _encounter_query(after_id: int, since: datetime | None) -> Select[Any]:
+    procs = (
+        select(
+            Procedure.encounter_id.label("encounter_id"),
+            func.count().label("n_proc"),
+            func.sum(case((Procedure.grade.is_not(None), 1), else_=0)).label("n_graded"),
+            func.sum(case((Procedure.grade == 4, 1), else_=0)).label("n_grade4"),
+        )
+        .group_by(Procedure.encounter_id)
+        .subquery()
+    )
+    dx = aliased(Diagnosis)
+    changed = Encounter.id > after_id
+    if since is not None:
+        changed = or_(changed, Encounter.updated_at > since)
+    return (
+        select(
+            Encounter.id,
+            Encounter.resident_id,
+            Encounter.group_id,
+            Encounter.institution_id,
+            Institution.level,
+            Institution.role,
+            Encounter.encounter_class,
+            Encounter.area_scope,
+            Encounter.started_at,
+            Encounter.ended_at,
+            Encounter.disposition,
+            Encounter.tcm,
+            Encounter.drg_weight,
+            Encounter.total_fen,
+            Encounter.out_of_catalogue_fen,
+            dx.code.label("dx"),
+            func.coalesce(procs.c.n_proc, 0).label("n_proc"),
+            func.coalesce(procs.c.n_graded, 0).label("n_graded"),
+            func.coalesce(procs.c.n_grade4, 0).label("n_grade4"),
+        )
+        .outerjoin(Institution, Institution.id == Encounter.institution_id)
+        .outerjoin(dx, and_(dx.encounter_id == Encounter.id, dx.rank == 1))
+        .outerjoin(procs, procs.c.encounter_id == Encounter.id)
+        .where(changed)
+        .order_by(Encounter.id)
+    )
+
+
+def _encounter_row(r: Any) -> Row:
+    inpatient = r.encounter_class == "inpatient"
+    visit_day = local_day(r.started_at)
+    discharge_day = local_day(r.ended_at) if inpatient else None
+    los = None
+    if discharge_day is not None and visit_day is not None:
+        # 住院天数 = 出院日期 - 入院日期; a same-day stay counts one day (卫生统计指标解释).
+        los = max(1, (discharge_day - visit_day).days)
+    return {
+        "id": r.id,
+        "resident_id": r.resident_id,
+        "group_id": r.group_id,
+        "member": r.institution_id,
+        "in_group": int(r.institution_id is not None),
+        "is_primary": int(r.level in ("primary", "village")),
+        "is_lead": int(r.role == "lead"),
+        "is_visit": int(r.encounter_class in ("outpatient", "emergency")),
+        "is_inpatient": int(inpatient),
+        "local": int(r.area_scope == "local"),
+        "in_city": int(r.area_scope in ("local", "out_of_county")),
+        "visit_day": visit_day,
+        "discharge_day": discharge_day,
+        "bill_day": discharge_day if inpatient else visit_day,
+        "los_days": los,
+        "died": int(r.disposition == "death"),
+        "tcm": int(bool(r.tcm)),
+        "drg_w": None if r.drg_weight is None else round(float(r.drg_weight) * 10000),
+        "total_fen": int(r.total_fen or 0),
+        "ooc_fen": int(r.out_of_catalogue_fen or 0),
+        "n_proc": int(r.n_proc or 0),
+        "operated": int((r.n_graded or 0) > 0),
+        "n_graded": int(r.n_graded or 0),
+        "n_grade4": int(r.n_grade4 or 0),
+        "delivery": int(inpatient and is_delivery(r.dx)),
+        # Maternal deaths: during the delivery stay or within 42 days after it (ICD-10).
+        "maternal_until": (
+            discharge_day + timedelta(days=42)
+            if discharge_day is not None and inpatient and is_delivery(r.dx)
+            else None
+        ),
+        "chronic4": int(is_chronic4(r.dx)),
+    }
+
+
+ENCOUNTER_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("resident_id", pa.int64()),
+        ("group_id", pa.int64()),
+        ("member", pa.int64()),
+        ("in_group", pa.int64()),
+        ("is_primary", pa.int64()),
+        ("is_lead", pa.int64()),
+        ("is_visit", pa.int64()),
+        ("is_inpatient", pa.int64()),
+        ("local", pa.int64()),
+        ("in_city", pa.int64()),
+        ("visit_day", pa.date32()),
+        ("discharge_day", pa.date32()),
+        ("bill_day", pa.date32()),
+        ("los_days", pa.int64()),
+        ("died", pa.int64()),
+        ("tcm", pa.int64()),
+        ("drg_w", pa.int64()),
+        ("total_fen", pa.int64()),
+        ("ooc_fen", pa.int64()),
+        ("n_proc", pa.int64()),
+        ("operated", pa.int64()),
+        ("n_graded", pa.int64()),
+        ("n_grade4", pa.int64()),
+        ("delivery", pa.int64()),
+        ("maternal_until", pa.date32()),
+        ("chronic4", pa.int64()),
+    ]
+)
+
+
+def _resident_query(after_id: int, since: datetime | None) -> Select[Any]:
+    changed = Resident.id > after_id
+    if since is not None:
+        changed = or_(changed, Resident.updated_at > since)
+    return (
+        select(
+            Resident.id,
+            Institution.group_id,
+            Resident.home_institution_id,
+            Resident.sex,
+            Resident.birth_date,
+            Resident.deceased_on,
+        )
+        .outerjoin(Institution, Institution.id == Resident.home_institution_id)
+        .where(changed)
+        .order_by(Resident.id)
+    )
+
+
+def _resident_row(r: Any) -> Row:
+    return {
+        "id": r.id,
+        "group_id": r.group_id,
+        "member": r.home_institution_id,
+        "female": int(r.sex in ("female", "F", "女")),
+        "birth_date": r.birth_date,
+        "deceased_on": r.deceased_on,
+    }
+
+
+RESIDENT_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("group_id", pa.int64()),
+        ("member", pa.int64()),
+        ("female", pa.int64()),
+        ("birth_date", pa.date32()),
+        ("deceased_on", pa.date32()),
+    ]
+)
+
+
+def _referral_query(after_id: int, since: datetime | None) -> Select[Any]:
+    return select(
+        Referral.id,
+        Referral.group_id,
+        Referral.direction,
+        Referral.status,
+        Referral.from_institution_id,
+        Referral.to_institution_id,
+        Referral.submitted_at,
+        Referral.accepted_at,
+        Referral.completed_at,
+        Referral.closed_at,
+    ).order_by(Referral.id)
+
+
+def _referral_row(r: Any) -> Row:
+    return {
+        "id": r.id,
+        "group_id": r.group_id,
+        "member": r.from_institution_id,
+        "to_member": r.to_institution_id,
+        "up": int(r.direction == "up"),
+        "down": int(r.direction == "down"),
+        "submitted_day": local_day(r.submitted_at),
+        "accepted": int(r.accepted_at is not None),
+        "cancelled": int(r.status == "cancelled"),
+        "closed": int(r.status == "completed" or r.closed_at is not None),
+    }
+
+
+REFERRAL_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("group_id", pa.int64()),
+        ("member", pa.int64()),
+        ("to_member", pa.int64()),
+        ("up", pa.int64()),
+        ("down", pa.int64()),
+        ("submitted_day", pa.date32()),
+        ("accepted", pa.int64()),
+        ("cancelled", pa.int64()),
+        ("closed", pa.int64()),
+    ]
+)
+
+
+def _slot_query(after_id: int, since: datetime | None) -> Select[Any]:
+    return select(
+        Slot.id,
+        Slot.group_id,
+        Slot.institution_id,
+        Slot.start_at,
+        Slot.pool,
+        Slot.reserved_offered,
+        Slot.released_at,
+        Slot.status,
+    ).order_by(Slot.id)
+
+
+def _slot_row(r: Any) -> Row:
+    reserved = bool(r.reserved_offered)
+    return {
+        "id": r.id,
+        "group_id": r.group_id,
+        "member": r.institution_id,
+        "day": local_day(r.start_at),
+        "reserved_offered": int(reserved),
+        "booked": int(r.status == "booked"),
+        # Used as reserved: booked while still in the reserved pool (not after release).
+        "reserved_used": int(reserved and r.status == "booked" and r.released_at is None),
+    }
+
+
+SLOT_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("group_id", pa.int64()),
+        ("member", pa.int64()),
+        ("day", pa.date32()),
+        ("reserved_offered", pa.int64()),
+        ("booked", pa.int64()),
+        ("reserved_used", pa.int64()),
+    ]
+)
+
+
+def _decision_query(after_id: int, since: datetime | None) -> Select[Any]:
+    return (
+        select(
+            OrderDecision.id,
+            OrderDecision.group_id,
+            OrderDecision.institution_id,
+            OrderDecision.decision,
+            OrderDecision.avoided_cost_fen,
+            OrderDecision.decided_at,
+        )
+        .where(OrderDecision.id > after_id)
+        .order_by(OrderDecision.id)
+    )
+
+
+def _decision_row(r: Any) -> Row:
+    used = r.decision == "used_existing"
+    return {
+        "id": r.id,
+        "group_id": r.group_id,
+        "member": r.institution_id,
+        "day": local_day(r.decided_at),
+        "used": int(used),
+        "avoided_fen": int(r.avoided_cost_fen or 0) if used else 0,
+    }
+
+
+DECISION_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("group_id", pa.int64()),
+        ("member", pa.int64()),
+        ("day", pa.date32()),
+        ("used", pa.int64()),
+        ("avoided_fen", pa.int64()),
+    ]
+)
+
+
+def _enrolment_query(after_id: int, since: datetime | None) -> Select[Any]:
+    return select(
+        ChronicEnrolment.id,
+        ChronicEnrolment.group_id,
+        ChronicEnrolment.institution_id,
+        ChronicEnrolment.program,
+        ChronicEnrolment.enrolled_on,
+        ChronicEnrolment.closed_on,
+    ).order_by(ChronicEnrolment.id)
+
+
+def _enrolment_row(r: Any) -> Row:
+    return {
+        "id": r.id,
+        "group_id": r.group_id,
+        "member": r.institution_id,
+        "program": r.program,
+        "enrolled_on": r.enrolled_on,
+        "closed_on": r.closed_on,
+    }
+
+
+ENROLMENT_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("group_id", pa.int64()),
+        ("member", pa.int64()),
+        ("program", pa.string()),
+        ("enrolled_on", pa.date32()),
+        ("closed_on", pa.date32()),
+    ]
+)
+
+
+def _followup_query(after_id: int, since: datetime | None) -> Select[Any]:
+    return (
+        select(FollowUp.id, FollowUp.enrolment_id, FollowUp.followed_on, FollowUp.controlled)
+        .where(FollowUp.id > after_id)
+        .order_by(FollowUp.id)
+    )
+
+
+def _followup_row(r: Any) -> Row:
+    return {
+        "id": r.id,
+        "enrolment_id": r.enrolment_id,
+        "followed_on": r.followed_on,
+        "controlled": int(bool(r.controlled)),
+    }
+
+
+FOLLOWUP_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("enrolment_id", pa.int64()),
+        ("followed_on", pa.date32()),
+        ("controlled", pa.int64()),
+    ]
+)
+
+SOURCES: tuple[Source, ...] = (
+    Source("encounter", ENCOUNTER_SCHEMA, _encounter_query, _encounter_row),
+    Source("resident", RESIDENT_SCHEMA, _resident_query, _resident_row),
+    Source("referral", REFERRAL_SCHEMA, _referral_query, _referral_row, incremental=False),
+    Source("slot", SLOT_SCHEMA, _slot_query, _slot_row, incremental=False),
+    Source("decision", DECISION_SCHEMA, _decision_query, _decision_row),
+    Source("enrolment", ENROLMENT_SCHEMA, _enrolment_query, _enrolment_row, incremental=False),
+    Source("followup", FOLLOWUP_SCHEMA, _followup_query, _followup_row),
+)
+SOURCE_BY_NAME = {source.name: source for source in SOURCES}
+BATCH = 50_000
+
+
+def _to_arrow(rows: Sequence[Row], schema: pa.Schema) -> pa.Table:
+    columns = {name: [row[name] for row in rows] for name in schema.names}
+    return pa.table(columns, schema=schema)
+
+
+@dataclass
+class AnalyticsStore:
+    """Arrow tables by source name, with the watermarks of the last sync."""
+
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    max_ids: dict[str, int] = field(default_factory=dict)
+    synced_at: datetime | None = None
+    version: int = 0  # bumped whenever a sync changes a table (engines re-register then)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def table(self, name: str) -> pa.Table:
+        return self.tables.get(name) or SOURCE_BY_NAME[name].schema.empty_table()
+
+    def sync(self, bind: Engine | Connection) -> dict[str, int]:
+        """Copy new and changed rows from the operational database. Returns rows read per
+        source. Idempotent: a second sync with no changes reads nothing incremental."""
+        with self.lock:
+            started = datetime.now(UTC)
+            read: dict[str, int] = {}
+            if isinstance(bind, Engine):
+                with bind.connect() as conn:
+                    read = self._sync(conn)
+            else:
+                read = self._sync(bind)
+            # Rows written while this sync ran are caught by the next one (>= boundary).
+            self.synced_at = started - timedelta(seconds=1)
+            return read
+
+    def _sync(self, conn: Connection) -> dict[str, int]:
+        read: dict[str, int] = {}
+        changed = False
+        for source in SOURCES:
+            after = self.max_ids.get(source.name, 0) if source.incremental else 0
+            since = self.synced_at if source.incremental else None
+            batches: list[pa.Table] = []
+            count = 0
+            result = conn.execution_options(yield_per=BATCH).execute(source.query(after, since))
+            for chunk in result.partitions(BATCH):
+                rows = [source.convert(r) for r in chunk]
+                count += len(rows)
+                batches.append(_to_arrow(rows, source.schema))
+            read[source.name] = count
+            if not source.incremental:
+                new = pa.concat_tables(batches) if batches else source.schema.empty_table()
+                if source.name not in self.tables or not new.equals(self.tables[source.name]):
+                    changed = True
+                self.tables[source.name] = new
+                continue
+            if not batches:
+                self.tables.setdefault(source.name, source.schema.empty_table())
+                continue
+            fresh = pa.concat_tables(batches)
+            old = self.tables.get(source.name)
+            if old is not None and old.num_rows:
+                keep = pc.invert(pc.is_in(old["id"], value_set=fresh["id"]))
+                fresh = pa.concat_tables([old.filter(keep), fresh])
+            self.tables[source.name] = fresh
+            top = pc.max(fresh["id"]).as_py()
+            self.max_ids[source.name] = max(self.max_ids.get(source.name, 0), top or 0)
+            changed = True
+        if changed:
+            self.version += 1
+        return read
+
+    def save(self, directory: str | Path) -> None:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for name, table in self.tables.items():
+            pq.write_table(table, path / f"{name}.parquet")
+        meta = {"max_ids": self.max_ids, "synced_at": self.synced_at}
+        (path / "store.txt").write_text(repr(meta), encoding="utf-8")
+
+    @classmethod
+    def from_tables(cls, tables: dict[str, Iterable[Row]]) -> AnalyticsStore:
+        """A store built from plain rows (tests and benchmarks hand-build their data)."""
+        store = cls()
+        for name, rows in tables.items():
+            schema = SOURCE_BY_NAME[name].schema
+            full = [{column: row.get(column) for column in schema.names} for row in rows]
+            store.tables[name] = _to_arrow(full, schema)
+        for source in SOURCES:
+            store.tables.setdefault(source.name, source.schema.empty_table())
+        store.version = 1
+        return store
+
+
+def encounter_defaults() -> Row:
+    """A store encounter row with every flag off (tests override what they need)."""
+    row: Row = {name: 0 for name in ENCOUNTER_SCHEMA.names}
+    row.update(
+        visit_day=None,
+        discharge_day=None,
+        bill_day=None,
+        los_days=None,
+        drg_w=None,
+        maternal_until=None,
+        member=None,
+        group_id=None,
+    )
+    return row
+
