@@ -203,14 +203,15 @@ def _population(tables: Tables, start: date, end: date) -> Table:
 def premature_mortality(deaths: dict[object, int], population: dict[object, int]) -> Decimal | None:
     """30-70 岁重大慢性病过早死亡率 by the life-table method (WHO / 中国死因监测):
     per five-year band x in 30..65, m = deaths / mid-year population,
-    q = 5m / (1 + 2.5m); the probability is 1 - prod(1 - q). None when a band has no people."""
+    q = 5m / (1 + 2.5m), capped at 1 (tiny populations); the probability is 1 - prod(1 - q).
+    None when a band has no people."""
     survive = Decimal(1)
     for band in range(8):
         people = population.get(band, 0)
         if people == 0:
             return None
         m = Decimal(deaths.get(band, 0)) / Decimal(people)
-        q = (5 * m) / (1 + Decimal("2.5") * m)
+        q = min(Decimal(1), (5 * m) / (1 + Decimal("2.5") * m))
         survive *= 1 - q
     return 1 - survive
 

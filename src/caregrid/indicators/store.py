@@ -85,6 +85,7 @@ class Source:
     query: Callable[[int, datetime | None], Select[Any]]
     convert: Callable[[Any], Row]
     incremental: bool = True
+    updated_at: Any = None  # the column whose changes are re-read, if the table has one
 
 
 def _encounter_query(after_id: int, since: datetime | None) -> Select[Any]:
@@ -437,8 +438,14 @@ FOLLOWUP_SCHEMA = pa.schema(
 )
 
 SOURCES: tuple[Source, ...] = (
-    Source("encounter", ENCOUNTER_SCHEMA, _encounter_query, _encounter_row),
-    Source("resident", RESIDENT_SCHEMA, _resident_query, _resident_row),
+    Source(
+        "encounter", ENCOUNTER_SCHEMA, _encounter_query, _encounter_row,
+        updated_at=Encounter.updated_at,
+    ),
+    Source(
+        "resident", RESIDENT_SCHEMA, _resident_query, _resident_row,
+        updated_at=Resident.updated_at,
+    ),
     Source("referral", REFERRAL_SCHEMA, _referral_query, _referral_row, incremental=False),
     Source("slot", SLOT_SCHEMA, _slot_query, _slot_row, incremental=False),
     Source("decision", DECISION_SCHEMA, _decision_query, _decision_row),
@@ -460,6 +467,7 @@ class AnalyticsStore:
 
     tables: dict[str, pa.Table] = field(default_factory=dict)
     max_ids: dict[str, int] = field(default_factory=dict)
+    max_updated: dict[str, datetime] = field(default_factory=dict)
     synced_at: datetime | None = None
     version: int = 0  # bumped whenever a sync changes a table (engines re-register then)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -471,15 +479,13 @@ class AnalyticsStore:
         """Copy new and changed rows from the operational database. Returns rows read per
         source. Idempotent: a second sync with no changes reads nothing incremental."""
         with self.lock:
-            started = datetime.now(UTC)
             read: dict[str, int] = {}
             if isinstance(bind, Engine):
                 with bind.connect() as conn:
                     read = self._sync(conn)
             else:
                 read = self._sync(bind)
-            # Rows written while this sync ran are caught by the next one (>= boundary).
-            self.synced_at = started - timedelta(seconds=1)
+            self.synced_at = datetime.now(UTC)
             return read
 
     def _sync(self, conn: Connection) -> dict[str, int]:
@@ -487,10 +493,17 @@ class AnalyticsStore:
         changed = False
         for source in SOURCES:
             after = self.max_ids.get(source.name, 0) if source.incremental else 0
-            since = self.synced_at if source.incremental else None
+            since = self.max_updated.get(source.name) if source.incremental else None
+            if source.updated_at is not None:
+                # The database's own latest change time, read before the rows: the next sync
+                # re-reads rows changed after it (ids catch rows inserted without one).
+                latest = conn.scalar(select(func.max(source.updated_at)))
+                if latest is not None:
+                    self.max_updated[source.name] = latest
             batches: list[pa.Table] = []
             count = 0
-            result = conn.execution_options(yield_per=BATCH).execute(source.query(after, since))
+            statement = source.query(after, since).execution_options(yield_per=BATCH)
+            result = conn.execute(statement)
             for chunk in result.partitions(BATCH):
                 rows = [source.convert(r) for r in chunk]
                 count += len(rows)
