@@ -174,7 +174,9 @@ def test_out_of_catalogue_share_bills_stays_on_discharge_and_skips_outside_care(
         encounter=[
             visit(date(2025, 1, 1), total_fen=10_000, ooc_fen=500),
             stay(date(2024, 12, 25), date(2025, 1, 4), total_fen=90_000, ooc_fen=9_500),
-            visit(date(2025, 1, 1), member=None, scope="out_of_city", total_fen=50_000, ooc_fen=50_000),
+            visit(
+                date(2025, 1, 1), member=None, scope="out_of_city", total_fen=50_000, ooc_fen=50_000
+            ),
         ]
     )
     # (500 + 9,500) / (10,000 + 90,000) = 10 %
@@ -183,8 +185,14 @@ def test_out_of_catalogue_share_bills_stays_on_discharge_and_skips_outside_care(
 
 def test_mutual_recognition_counts_rate_and_avoided_cost() -> None:
     def decision(on: date, used: bool, fen: int, member: int = TOWN) -> dict[str, object]:
-        return {"id": on.toordinal() * 10 + fen % 7, "group_id": G1, "member": member, "day": on,
-                "used": int(used), "avoided_fen": fen if used else 0}
+        return {
+            "id": on.toordinal() * 10 + fen % 7,
+            "group_id": G1,
+            "member": member,
+            "day": on,
+            "used": int(used),
+            "avoided_fen": fen if used else 0,
+        }
 
     s = store(
         decision=[
@@ -200,11 +208,28 @@ def test_mutual_recognition_counts_rate_and_avoided_cost() -> None:
     assert run(s, "recognition_avoided_cost")[ALL] == (16_550, None, D("165.500000"))
 
 
-def _referral(rid: int, on: date, *, up: bool, accepted: bool = True, closed: bool = False,
-              cancelled: bool = False, member: int = TOWN) -> dict[str, object]:
-    return {"id": rid, "group_id": G1, "member": member, "to_member": LEAD, "up": int(up),
-            "down": int(not up), "submitted_day": on, "accepted": int(accepted),
-            "cancelled": int(cancelled), "closed": int(closed)}
+def _referral(
+    rid: int,
+    on: date,
+    *,
+    up: bool,
+    accepted: bool = True,
+    closed: bool = False,
+    cancelled: bool = False,
+    member: int = TOWN,
+) -> dict[str, object]:
+    return {
+        "id": rid,
+        "group_id": G1,
+        "member": member,
+        "to_member": LEAD,
+        "up": int(up),
+        "down": int(not up),
+        "submitted_day": on,
+        "accepted": int(accepted),
+        "cancelled": int(cancelled),
+        "closed": int(closed),
+    }
 
 
 def test_referral_counts_down_rate_and_closed_loop() -> None:
@@ -230,9 +255,15 @@ def test_referral_counts_down_rate_and_closed_loop() -> None:
 
 def test_reserved_slot_share_and_use() -> None:
     def slot(sid: int, reserved: bool, used: bool, booked: bool) -> dict[str, object]:
-        return {"id": sid, "group_id": G1, "member": LEAD, "day": date(2025, 3, 1),
-                "reserved_offered": int(reserved), "booked": int(booked),
-                "reserved_used": int(used)}
+        return {
+            "id": sid,
+            "group_id": G1,
+            "member": LEAD,
+            "day": date(2025, 3, 1),
+            "reserved_offered": int(reserved),
+            "booked": int(booked),
+            "reserved_used": int(used),
+        }
 
     s = store(
         slot=[
@@ -250,8 +281,14 @@ def test_reserved_slot_share_and_use() -> None:
 
 def test_chronic_standard_management_and_control_follow_the_public_health_standard() -> None:
     def enrol(eid: int, program: str, on: date, closed: date | None = None) -> dict[str, object]:
-        return {"id": eid, "group_id": G1, "member": TOWN, "program": program,
-                "enrolled_on": on, "closed_on": closed}
+        return {
+            "id": eid,
+            "group_id": G1,
+            "member": TOWN,
+            "program": program,
+            "enrolled_on": on,
+            "closed_on": closed,
+        }
 
     def follow(fid: int, eid: int, on: date, controlled: bool) -> dict[str, object]:
         return {"id": fid, "enrolment_id": eid, "followed_on": on, "controlled": int(controlled)}
@@ -262,8 +299,14 @@ def test_chronic_standard_management_and_control_follow_the_public_health_standa
         for k in range(n):
             fid += 1
             last = k == n - 1
-            followups.append(follow(fid, eid, date(2025, 2 + 2 * k, 1), last_controlled if last
-                                    else not last_controlled))
+            followups.append(
+                follow(
+                    fid,
+                    eid,
+                    date(2025, 2 + 2 * k, 1),
+                    last_controlled if last else not last_controlled,
+                )
+            )
     # a follow-up of patient 2 in the next year does not count
     followups.append(follow(99, 2, date(2026, 1, 5), True))
     s = store(
@@ -287,8 +330,7 @@ def test_chronic_standard_management_and_control_follow_the_public_health_standa
 
 def test_maternal_infant_and_under5_mortality_per_live_births() -> None:
     births = [
-        stay(date(2025, m, 10), date(2025, m, 13), resident=100 + m, delivery=True,
-             member=LEAD)
+        stay(date(2025, m, 10), date(2025, m, 13), resident=100 + m, delivery=True, member=LEAD)
         for m in range(1, 11)
     ]
     s = store(

@@ -97,9 +97,13 @@ def test_report_applies_profile_targets_and_statuses(db: Session, city: City) ->
         db.add(_encounter(city, resident.id, started_at=datetime(2025, 5, day, 3, tzinfo=UTC)))
     for day in (1, 10):
         db.add(
-            _encounter(city, resident.id, encounter_class="inpatient",
-                       started_at=datetime(2025, 6, day, 3, tzinfo=UTC),
-                       ended_at=datetime(2025, 6, day + 8, 3, tzinfo=UTC))  # fmt: skip
+            _encounter(
+                city,
+                resident.id,
+                encounter_class="inpatient",
+                started_at=datetime(2025, 6, day, 3, tzinfo=UTC),
+                ended_at=datetime(2025, 6, day + 8, 3, tzinfo=UTC),
+            )
         )
     db.flush()
     zhongwei = load_profile("zhongwei")
@@ -137,7 +141,9 @@ def test_who_may_see_which_indicators(db: Session, city: City) -> None:
     insurer = Actor(user_id=None, username="yibao", role="insurance_officer")
     costs = build_report(db, insurer, period="2025", profile=profile, store=store)
     categories = {s.indicator.category for s in costs.summaries}
-    assert "运营管理" in categories and "健康结果" not in categories and "健康管理" not in categories
+    assert (
+        "运营管理" in categories and "健康结果" not in categories and "健康管理" not in categories
+    )
     with pytest.raises(Forbidden):
         build_report(db, insurer, period="2025", slugs=["hypertension_control"], profile=profile,
                      store=store)  # fmt: skip

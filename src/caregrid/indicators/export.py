@@ -153,7 +153,9 @@ def report_xlsx(report: Report) -> bytes:
             ws.cell(row=ws.max_row, column=9).fill = STATUS_FILLS[s.status]
     _widths(ws, [10, 30, 8, 14, 14, 12, 12, 18, 8, 16])
     ws.append([])
-    ws.append([f"方案：{report.profile_name}；统计期：{report.period.label}；计算引擎：{report.engine}"])
+    ws.append(
+        [f"方案：{report.profile_name}；统计期：{report.period.label}；计算引擎：{report.engine}"]
+    )
 
     for dim in report.by:
         sheet = wb.create_sheet(f"按{DIMENSION_LABELS[dim]}")

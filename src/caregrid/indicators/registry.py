@@ -38,6 +38,7 @@ UNIT_LABELS = {
     "per_100k": "/10万",
 }
 Direction = Literal["higher", "lower"]
+Day = date  # (Measure has a field named `date`)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Measure:
     where: Callable[[Table], BooleanValue] | None = None
     column: str | None = None
     distinct: bool = False
-    prepare: Callable[[Tables, date, date], Table] | None = None
+    prepare: Callable[[Tables, Day, Day], Table] | None = None
     band: str | None = None  # an extra grouping column (life-table age bands)
 
 
@@ -416,9 +417,7 @@ INDICATORS: tuple[Indicator, ...] = (
         denominator=Measure(E, "bill_day", lambda t: t.in_group == 1, "total_fen"),
         numerator_label="医保目录外费用（分）",
         denominator_label="医疗总费用（分）",
-        definition=(
-            "集团成员单位医保目录外费用 ÷ 医疗总费用；门急诊按就诊日、住院按出院日计费。"
-        ),
+        definition=("集团成员单位医保目录外费用 ÷ 医疗总费用；门急诊按就诊日、住院按出院日计费。"),
         source="国家医保局 DIP/DRG 监测“目录外费用占比”；000、002 医保支付改革条款",
         direction="lower",
         category="运营管理",
@@ -518,9 +517,13 @@ INDICATORS: tuple[Indicator, ...] = (
         title_en="Closed-loop rate of referrals",
         unit="share",
         numerator=Measure(
-            "referral", "submitted_day", lambda t: _submitted(t) & (t.accepted == 1) & (t.closed == 1)
+            "referral",
+            "submitted_day",
+            lambda t: _submitted(t) & (t.accepted == 1) & (t.closed == 1),
         ),
-        denominator=Measure("referral", "submitted_day", lambda t: _submitted(t) & (t.accepted == 1)),
+        denominator=Measure(
+            "referral", "submitted_day", lambda t: _submitted(t) & (t.accepted == 1)
+        ),
         numerator_label="已完成（回执、到诊、结果反馈）的转诊",
         denominator_label="已接收的转诊",
         definition="已接收的转诊中完成闭环（状态 completed 或已关闭）的比例，按提交日。",

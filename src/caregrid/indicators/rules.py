@@ -60,9 +60,7 @@ def movement(current: Decimal | None, previous: Decimal | None) -> Movement | No
     return "flat"
 
 
-def trend_status(
-    current: Decimal | None, previous: Decimal | None, wanted: str
-) -> Status | None:
+def trend_status(current: Decimal | None, previous: Decimal | None, wanted: str) -> Status | None:
     """Status of a ``rising`` / ``falling`` target."""
     moved = movement(current, previous)
     if moved is None:

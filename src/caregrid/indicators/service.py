@@ -128,10 +128,8 @@ def parse_by(text: str | Sequence[str] | None) -> tuple[Dimension, ...]:
         if not part:
             continue
         if part not in DIMENSIONS:
-            raise Invalid(
-                f"分组维度只能是 {', '.join(DIMENSIONS)}", field="by", value=part
-            )
-        out.append(part)  # type: ignore[arg-type]
+            raise Invalid(f"分组维度只能是 {', '.join(DIMENSIONS)}", field="by", value=part)
+        out.append(part)
     return tuple(dict.fromkeys(out))
 
 
@@ -186,7 +184,7 @@ def target_of(indicator: Indicator, profile: PolicyProfile) -> Target | None:
         value = parameter.value
         numeric = None
         trend = None
-        if isinstance(value, bool) or isinstance(value, list):
+        if isinstance(value, bool | list):
             continue
         if isinstance(value, int | float):
             numeric = Decimal(str(value))

@@ -35,9 +35,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.expression import Executable
 
 from caregrid.capacity.models import Slot
 from caregrid.chronic.models import ChronicEnrolment, FollowUp
@@ -82,13 +83,13 @@ class Source:
 
     name: str
     schema: pa.Schema
-    query: Callable[[int, datetime | None], Select[Any]]
+    query: Callable[[int, datetime | None], Executable]
     convert: Callable[[Any], Row]
     incremental: bool = True
     updated_at: Any = None  # the column whose changes are re-read, if the table has one
 
 
-def _encounter_query(after_id: int, since: datetime | None) -> Select[Any]:
+def _encounter_query(after_id: int, since: datetime | None) -> Executable:
     procs = (
         select(
             Procedure.encounter_id.label("encounter_id"),
@@ -210,7 +211,7 @@ ENCOUNTER_SCHEMA = pa.schema(
 )
 
 
-def _resident_query(after_id: int, since: datetime | None) -> Select[Any]:
+def _resident_query(after_id: int, since: datetime | None) -> Executable:
     changed = Resident.id > after_id
     if since is not None:
         changed = or_(changed, Resident.updated_at > since)
@@ -252,7 +253,7 @@ RESIDENT_SCHEMA = pa.schema(
 )
 
 
-def _referral_query(after_id: int, since: datetime | None) -> Select[Any]:
+def _referral_query(after_id: int, since: datetime | None) -> Executable:
     return select(
         Referral.id,
         Referral.group_id,
@@ -298,7 +299,7 @@ REFERRAL_SCHEMA = pa.schema(
 )
 
 
-def _slot_query(after_id: int, since: datetime | None) -> Select[Any]:
+def _slot_query(after_id: int, since: datetime | None) -> Executable:
     return select(
         Slot.id,
         Slot.group_id,
@@ -338,7 +339,7 @@ SLOT_SCHEMA = pa.schema(
 )
 
 
-def _decision_query(after_id: int, since: datetime | None) -> Select[Any]:
+def _decision_query(after_id: int, since: datetime | None) -> Executable:
     return (
         select(
             OrderDecision.id,
@@ -377,7 +378,7 @@ DECISION_SCHEMA = pa.schema(
 )
 
 
-def _enrolment_query(after_id: int, since: datetime | None) -> Select[Any]:
+def _enrolment_query(after_id: int, since: datetime | None) -> Executable:
     return select(
         ChronicEnrolment.id,
         ChronicEnrolment.group_id,
@@ -411,7 +412,7 @@ ENROLMENT_SCHEMA = pa.schema(
 )
 
 
-def _followup_query(after_id: int, since: datetime | None) -> Select[Any]:
+def _followup_query(after_id: int, since: datetime | None) -> Executable:
     return (
         select(FollowUp.id, FollowUp.enrolment_id, FollowUp.followed_on, FollowUp.controlled)
         .where(FollowUp.id > after_id)
@@ -439,11 +440,17 @@ FOLLOWUP_SCHEMA = pa.schema(
 
 SOURCES: tuple[Source, ...] = (
     Source(
-        "encounter", ENCOUNTER_SCHEMA, _encounter_query, _encounter_row,
+        "encounter",
+        ENCOUNTER_SCHEMA,
+        _encounter_query,
+        _encounter_row,
         updated_at=Encounter.updated_at,
     ),
     Source(
-        "resident", RESIDENT_SCHEMA, _resident_query, _resident_row,
+        "resident",
+        RESIDENT_SCHEMA,
+        _resident_query,
+        _resident_row,
         updated_at=Resident.updated_at,
     ),
     Source("referral", REFERRAL_SCHEMA, _referral_query, _referral_row, incremental=False),
@@ -567,4 +574,3 @@ def encounter_defaults() -> Row:
         group_id=None,
     )
     return row
-
