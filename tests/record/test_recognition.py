@@ -145,9 +145,32 @@ def test_using_an_existing_result_counts_the_avoided_cost(
         now=NOW,
     )  # fmt: skip
     stats = recognition_counts(db, group_id=city.group_id)
-    assert (stats.offered, stats.used, stats.overridden) == (2, 1, 1)
+    # decided without the order check having shown anything: no offers
+    assert (stats.offered, stats.used, stats.overridden) == (0, 1, 1)
     assert stats.avoided_cost_fen == 2000
     assert stats.by_reason["before_major_procedure"] == 1
+    assert recognition_counts(db, group_id=city.other_group_id).offered == 0
+
+
+def test_every_offer_counts_once_a_day_and_offers_nobody_acted_on_show(
+    db: Session, city, record: Record
+) -> None:
+    gp, li = city.users["gp_wang"], city.users["specialist_li"]
+    shown = check_orders(db, gp, record.resident_id, ["CBC", "CT"], now=NOW)
+    recognizable = [c for c in shown if c.recognizable]
+    assert {c.item_code for c in recognizable} == {"CBC", "CT"}
+    # the same doctor checking again the same day is the same offer; another doctor's is not
+    check_orders(db, gp, record.resident_id, ["CBC", "CT"], now=NOW.replace(hour=NOW.hour + 1))
+    check_orders(db, li, record.resident_id, ["CBC"], now=NOW)
+    stats = recognition_counts(db, group_id=city.group_id)
+    assert (stats.offered, stats.undecided) == (3, 3)
+
+    record_decision(db, gp, record.resident_id, "CBC", record.cbc_recent, "used_existing", now=NOW)
+    stats = recognition_counts(db, group_id=city.group_id)
+    assert (stats.offered, stats.undecided, stats.used) == (3, 2, 1)
+    # a new day, a new offer
+    check_orders(db, gp, record.resident_id, ["CBC"], now=NOW.replace(day=NOW.day + 1))
+    assert recognition_counts(db, group_id=city.group_id).offered == 4
     assert recognition_counts(db, group_id=city.other_group_id).offered == 0
 
 

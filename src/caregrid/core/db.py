@@ -151,6 +151,22 @@ def bulk_load_session(engine: Engine) -> Iterator[Session]:
         connection.close()
 
 
+def insert_ignoring_duplicates(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert rows, silently skipping those that collide with a unique constraint (ON CONFLICT
+    DO NOTHING on both backends), so that concurrent or repeated writers of the same fact
+    need no read first and never fail on a race."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+
+
 def sqlite_utc_text(value: datetime) -> str:
     """A datetime in the text form `UTCDateTime` has on SQLite ("YYYY-MM-DD HH:MM:SS.ffffff",
     UTC), for rows written with `bulk_insert`. isoformat is faster than strftime."""

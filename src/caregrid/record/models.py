@@ -8,12 +8,13 @@ integer fen."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -250,3 +251,25 @@ class OrderDecision(Base):
     reason_text: Mapped[str | None] = mapped_column(String(300))
     avoided_cost_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class RecognitionOffer(Base):
+    """A recognisable result shown to a doctor about to order the same test (the order check).
+    One row per doctor, result and day, however often the check is repeated, so that offers the
+    doctor never acted on are counted too (issue 3 §4: recognised, avoided and overridden)."""
+
+    __tablename__ = "recognition_offer"
+    __table_args__ = (
+        UniqueConstraint("user_id", "result_id", "offered_on", name="uq_recognition_offer_daily"),
+        Index("ix_recognition_offer_group_time", "group_id", "offered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
+    result_id: Mapped[int] = mapped_column(ForeignKey("result.id", ondelete="CASCADE"))
+    item_code: Mapped[str] = mapped_column(String(40))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("med_group.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    offered_on: Mapped[date] = mapped_column(Date)  # China date of `offered_at`

@@ -32,10 +32,18 @@ from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
 from caregrid.core.actor import Actor
+from caregrid.core.clock import SHANGHAI
 from caregrid.core.clock import now as clock_now
+from caregrid.core.db import insert_ignoring_duplicates
 from caregrid.core.errors import DomainError, Forbidden, Invalid, NotFound
 from caregrid.identity.access import require_resident_access
-from caregrid.record.models import REEXAM_REASONS, OrderDecision, RecognitionRule, Result
+from caregrid.record.models import (
+    REEXAM_REASONS,
+    OrderDecision,
+    RecognitionOffer,
+    RecognitionRule,
+    Result,
+)
 from caregrid.record.schemas import (
     REEXAM_REASON_LABELS,
     OrderCheck,
@@ -387,9 +395,40 @@ def check_orders(
         status = _eligible(latest, rule, when) if latest is not None else "no_result"
         answers.append((code, rule, latest, status or "no_result"))
     names = registry.institution_names(session, {r.institution_id for _, _, r, _ in answers if r})
+    _record_offers(session, actor, resident_id, answers, when)
     return [
         _answer(code, rule, result, status, names, when) for code, rule, result, status in answers
     ]
+
+
+def _record_offers(
+    session: Session,
+    actor: Actor,
+    resident_id: int,
+    answers: list[tuple[str, Rule | None, Result | None, str]],
+    when: datetime,
+) -> None:
+    """Keep each recognisable result shown to the doctor, once per doctor, result and day, so
+    offers nobody acted on count too (the decisions alone would hide them)."""
+    day = when.astimezone(SHANGHAI).date()
+    insert_ignoring_duplicates(
+        session,
+        RecognitionOffer,
+        [
+            {
+                "resident_id": resident_id,
+                "result_id": result.id,
+                "item_code": code,
+                "institution_id": actor.institution_id,
+                "group_id": actor.group_id,
+                "user_id": actor.user_id,
+                "offered_at": when,
+                "offered_on": day,
+            }
+            for code, _rule, result, status in answers
+            if status == "recognizable" and result is not None
+        ],
+    )
 
 
 STATUS_MESSAGES = {
@@ -548,22 +587,31 @@ def recognition_counts(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> RecognitionStats:
-    """Offered (= decisions recorded), used (repeats avoided), overridden (ordered anyway) and
-    the avoided cost in fen, with overrides by reason — the inputs of the group's 互认
-    indicators (003 §二(四)11 "推进医共体内检验检查结果互认")."""
-    stmt = select(
-        OrderDecision.decision,
-        OrderDecision.reason_code,
-        func.count(),
-        func.coalesce(func.sum(OrderDecision.avoided_cost_fen), 0),
-    ).group_by(OrderDecision.decision, OrderDecision.reason_code)
+    """Offered (recognisable results shown by the order check, once per doctor, result and
+    day), used (repeats avoided), overridden (ordered anyway) and the avoided cost in fen, with
+    overrides by reason — the inputs of the group's 互认 indicators (003 §二(四)11
+    "推进医共体内检验检查结果互认"). `undecided` offers had no decision by the same doctor."""
     since, until = as_aware(since), as_aware(until)
-    if group_id is not None:
-        stmt = stmt.where(OrderDecision.group_id == group_id)
-    if since is not None:
-        stmt = stmt.where(OrderDecision.decided_at >= since)
-    if until is not None:
-        stmt = stmt.where(OrderDecision.decided_at < until)
+
+    def scoped(stmt: Any, model: Any, at: Any) -> Any:
+        if group_id is not None:
+            stmt = stmt.where(model.group_id == group_id)
+        if since is not None:
+            stmt = stmt.where(at >= since)
+        if until is not None:
+            stmt = stmt.where(at < until)
+        return stmt
+
+    stmt = scoped(
+        select(
+            OrderDecision.decision,
+            OrderDecision.reason_code,
+            func.count(),
+            func.coalesce(func.sum(OrderDecision.avoided_cost_fen), 0),
+        ).group_by(OrderDecision.decision, OrderDecision.reason_code),
+        OrderDecision,
+        OrderDecision.decided_at,
+    )
     used = overridden = avoided = 0
     by_reason: Counter[str] = Counter({code: 0 for code in REEXAM_REASONS})
     for decision, reason, count, cost in session.execute(stmt).all():
@@ -573,11 +621,28 @@ def recognition_counts(
         else:
             overridden += count
             by_reason[reason or "other"] += count
+    offer = RecognitionOffer
+    offered = session.scalar(
+        scoped(select(func.count()).select_from(offer), offer, offer.offered_at)
+    )
+    decided = (
+        select(OrderDecision.id)
+        .where(
+            OrderDecision.result_id == offer.result_id,
+            OrderDecision.user_id == offer.user_id,
+            OrderDecision.decided_at >= offer.offered_at,
+        )
+        .exists()
+    )
+    undecided = session.scalar(
+        scoped(select(func.count()).select_from(offer).where(~decided), offer, offer.offered_at)
+    )
     return RecognitionStats(
         group_id=group_id,
         since=since,
         until=until,
-        offered=used + overridden,
+        offered=offered or 0,
+        undecided=undecided or 0,
         used=used,
         overridden=overridden,
         avoided_cost_fen=avoided,

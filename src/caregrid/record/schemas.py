@@ -284,13 +284,15 @@ class RuleUpdate(BaseModel):
 
 
 class RecognitionStats(BaseModel):
-    """Decisions taken on offered results: `offered` = decisions recorded (each answers one
-    offer), `used` = repeats avoided, `overridden` = ordered anyway with a reason."""
+    """Offers of recognisable results and what doctors did with them: `offered` = results shown
+    by the order check (once per doctor, result and day), `undecided` = offers without a
+    decision, `used` = repeats avoided, `overridden` = ordered anyway with a reason."""
 
     group_id: int | None
     since: datetime | None
     until: datetime | None
     offered: int
+    undecided: int
     used: int
     overridden: int
     avoided_cost_fen: int
