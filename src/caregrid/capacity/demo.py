@@ -20,6 +20,7 @@ from caregrid.capacity.service import policy
 from caregrid.core.clock import SHANGHAI
 from caregrid.registry import service as registry
 from caregrid.registry.demo import Structure
+from caregrid.registry.models import Department
 
 PAST_DAYS = 28
 FUTURE_DAYS = 14
@@ -30,6 +31,13 @@ GENERAL_BOOKED = 0.85
 RESERVED_USED = 0.60  # by primary care; the rest is released and partly booked by others
 RELEASED_BOOKED = 0.50
 WARDS = 3
+# Clinics people are referred to, in order of preference (a TCM hospital falls back on its own
+# clinical departments); service departments have no outpatient clinic.
+PREFERRED = (
+    "心血管内科", "内分泌科", "神经内科", "呼吸与危重症医学科", "普外科", "骨科", "儿科", "妇产科",
+    "消化内科", "肾内科", "全科医学科", "中医科", "康复医学科",
+)  # fmt: skip
+NO_CLINIC = ("急诊", "重症", "麻醉", "药学", "营养", "检验", "影像", "超声", "心电", "病理")
 BEDS_PER_WARD = 40
 
 
@@ -65,7 +73,7 @@ def build_capacity(
         level = structure.institution_level[inst_id]
         group_id = structure.institution_group[inst_id]
         assert group_id is not None
-        departments = list(registry.departments_of(session, inst_id))[: DEPARTMENTS[level]]
+        departments = clinics(session, inst_id)[: DEPARTMENTS[level]]
         for dept in departments:
             schedule = Schedule(
                 group_id=group_id,
@@ -114,6 +122,17 @@ def build_capacity(
         report_beds(session, inst_id, structure.institution_group[inst_id], cp.bed_share, report)
     session.flush()
     return report
+
+
+def clinics(session: Session, inst_id: int) -> list[Department]:
+    """The hospital's clinical departments, preferred ones first."""
+    rank = {name: i for i, name in enumerate(PREFERRED)}
+    clinical = [
+        d
+        for d in registry.departments_of(session, inst_id)
+        if not any(word in d.name for word in NO_CLINIC)
+    ]
+    return sorted(clinical, key=lambda d: (rank.get(d.name, len(rank)), d.id))
 
 
 def _spread(total: int, count: int) -> set[int]:
@@ -206,7 +225,7 @@ def report_beds(
     report: CapacityReport,
 ) -> None:
     """Wards of a lead hospital with their reserved beds (001 §三(三)1; 002 §四(三)1)."""
-    departments = list(registry.departments_of(session, inst_id))[:WARDS]
+    departments = clinics(session, inst_id)[:WARDS]
     for k, dept in enumerate(departments, start=1):
         pool = BedPool(
             group_id=group_id,

@@ -233,6 +233,16 @@ def find_slots(
     return out
 
 
+def departments_with_slots(session: Session, actor: Actor, institution_id: int) -> set[int]:
+    """Departments of a hospital that have free slots ahead (for the form's default)."""
+    stmt = select(Slot.department_id).where(
+        Slot.institution_id == institution_id, Slot.status == "free", Slot.start_at > now()
+    )
+    if actor.role != "system":
+        stmt = stmt.where(Slot.group_id == actor.group_id)
+    return set(session.scalars(stmt.distinct()))
+
+
 def get_slot(session: Session, actor: Actor, slot_id: int) -> Slot:
     slot = session.get(Slot, slot_id)
     if slot is None or (actor.role != "system" and slot.group_id != actor.group_id):

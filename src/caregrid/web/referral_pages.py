@@ -125,6 +125,7 @@ def _form_context(
     actor: Actor,
     resident_id: int | None,
     to: int | None,
+    dept: int | None,
     values: dict[str, Any],
 ) -> dict[str, Any]:
     targets = _targets(db, actor)
@@ -137,6 +138,7 @@ def _form_context(
         "advice": None,
         "slots": [],
         "departments": [],
+        "dept_id": None,
         "values": values,
         "L": LABELS,
         "reserved_share": None,
@@ -146,10 +148,16 @@ def _form_context(
     if share is not None:
         ctx["reserved_share"] = share
     if target_id is not None:
-        ctx["departments"] = registry.departments_of(db, target_id)
-        ctx["slots"] = _slot_days(
-            capacity.find_slots(db, actor, institution_id=target_id, limit=80)
-        )
+        departments = list(registry.departments_of(db, target_id))
+        with_slots = capacity.departments_with_slots(db, actor, target_id)
+        ids = [d.id for d in departments]
+        dept_id = dept if dept in ids else next((i for i in ids if i in with_slots), None)
+        ctx.update(departments=departments, dept_id=dept_id)
+        if dept_id is not None:
+            free = capacity.find_slots(
+                db, actor, institution_id=target_id, department_id=dept_id, limit=60
+            )
+            ctx["slots"] = _slot_days(free)
     if resident_id is None:
         return ctx
     resident, _ = registry.get_resident(db, actor, resident_id, resource="ReferralForm")
@@ -187,10 +195,11 @@ def referral_form(
     actor: PageActor,
     resident_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     to: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    dept: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> HTMLResponse:
     if actor.role != "doctor":
         raise Forbidden("仅医生可以发起转诊")
-    ctx = _form_context(db, actor, resident_id, to, {})
+    ctx = _form_context(db, actor, resident_id, to, dept, {})
     return page(request, db, actor, "referral", "referral_form.html", {**ctx, "errors": {}})
 
 
@@ -236,7 +245,8 @@ def referral_submit(
     except DomainError as exc:
         db.rollback()
         field = str(exc.fields.get("field") or "")
-        ctx = _form_context(db, actor, resident_id, to_institution_id, values)
+        dept = int(to_department_id) if to_department_id.isdigit() else None
+        ctx = _form_context(db, actor, resident_id, to_institution_id, dept, values)
         errors = {field: exc.detail} if field else {}
         return page(
             request,
