@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 from caregrid.chronic import rules as chronic_rules
 from caregrid.chronic import service as chronic
 from caregrid.chronic.models import FollowUp
+from caregrid.core.actor import Actor
+from caregrid.core.errors import Forbidden, NotFound
 from caregrid.familydoctor import rules
 from caregrid.familydoctor.models import Contract, Team
 from caregrid.familydoctor.service import fulfilment, team_members
@@ -137,6 +139,18 @@ class GroupMeasures:
         return rules.share(
             sum(t.services_done for t in self.teams), sum(t.services_due for t in self.teams)
         )
+
+
+MEASURE_ROLES = frozenset({"admin", "group_manager", "commission_viewer", "insurance_officer"})
+
+
+def require_measure_access(actor: Actor, group_id: int) -> None:
+    """Aggregates are for managers, the commission and the insurance bureau; a group manager
+    sees only their own group."""
+    if actor.role not in MEASURE_ROLES and actor.role != "system":
+        raise Forbidden("当前角色无权查看签约与慢病管理统计", role=actor.role)
+    if actor.role == "group_manager" and actor.group_id != group_id:
+        raise NotFound("未找到该医疗集团", group_id=group_id)
 
 
 def group_measures(session: Session, *, group_id: int, on: date) -> GroupMeasures:

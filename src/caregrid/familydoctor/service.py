@@ -685,6 +685,26 @@ def add_team_task(
     return task.id
 
 
+def get_contract_of_resident_in_team(
+    session: Session, actor: Actor, team_id: int, resident_id: int
+) -> Contract:
+    """The resident's active contract with this team (for tasks a team adds by hand); access
+    checked and audited."""
+    require_resident_access(
+        session, actor, resident_id, action="read", resource="Contract", detail={"team_id": team_id}
+    )
+    contract = session.scalar(
+        select(Contract).where(
+            Contract.resident_id == resident_id,
+            Contract.team_id == team_id,
+            Contract.status == "active",
+        )
+    )
+    if contract is None:
+        raise ContractNotFound("该居民未与本团队签约", field="resident_id")
+    return contract
+
+
 def complete_task(session: Session, actor: Actor, task_id: int) -> TeamTask:
     task = session.get(TeamTask, task_id)
     if task is None:
