@@ -568,6 +568,17 @@ def _contracted_team(session: Session, actor: Actor, resident_id: int) -> bool:
     return session.scalar(stmt.where(or_(*conditions)).limit(1)) is not None
 
 
+def team_contract_residents(session: Session, team_id: int) -> list[int]:
+    """Residents with an active contract with the team (for the team's own lists)."""
+    return list(
+        session.scalars(
+            select(Contract.resident_id).where(
+                Contract.team_id == team_id, Contract.status == "active"
+            )
+        )
+    )
+
+
 # --- services delivered, fulfilment ----------------------------------------------------------
 
 

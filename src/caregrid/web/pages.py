@@ -928,5 +928,8 @@ def coming_page(request: Request, slug: str, db: DB, actor: PageActor) -> HTMLRe
 def install(app: FastAPI) -> None:
     """Mount the static files and the pages, and render errors of page routes as HTML."""
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    from caregrid.web.familydoctor_pages import router as familydoctor_router
+
     app.include_router(router)
+    app.include_router(familydoctor_router)
     install_error_pages(app)
