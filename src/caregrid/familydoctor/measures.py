@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -369,3 +369,71 @@ def settle_fees(
             )
         )
     return Settlement(group_id, year, prepaid_share, sum(pools.values()), tuple(out))
+
+
+# --- what is due, for everyone ---------------------------------------------------------------
+
+
+@dataclass
+class DueOverview:
+    """Every enrolment's control status and every contract's next due service on a day."""
+
+    on: date
+    managed: int = 0
+    controlled: int = 0
+    uncontrolled: int = 0
+    lost: int = 0
+    never_followed: int = 0
+    followup_overdue: int = 0
+    contracts: int = 0
+    contracts_overdue: int = 0
+    contracts_due_within_14_days: int = 0
+    next_due: dict[int, date] = field(default_factory=dict)  # contract id -> next due service
+
+
+def due_overview(session: Session, *, on: date, chunk: int = 5000) -> DueOverview:
+    """The work ahead of every team at once: chronic control status and next follow-up from
+    the rules (`chronic.service.program_statuses`) and each contract's next due package
+    service (`familydoctor.service.fulfilment`), in chunks of contracts."""
+    out = DueOverview(on=on)
+    for st in chronic.program_statuses(session, on=on):
+        out.managed += 1
+        out.lost += st.lost
+        out.never_followed += st.last_followup is None
+        out.controlled += st.controlled
+        out.uncontrolled += not st.controlled and not st.lost and st.last_followup is not None
+        out.followup_overdue += st.next_due < on
+    last_id = 0
+    soon = on + timedelta(days=14)
+    while True:
+        contracts = (
+            session.connection()
+            .execute(
+                select(
+                    Contract.id,
+                    Contract.resident_id,
+                    Contract.package_id,
+                    Contract.start_date,
+                    Contract.end_date,
+                )
+                .where(Contract.status == "active", Contract.id > last_id)
+                .order_by(Contract.id)
+                .limit(chunk)
+            )
+            .all()
+        )
+        if not contracts:
+            break
+        last_id = contracts[-1].id
+        for contract_id, statuses in fulfilment(session, contracts, on=on).items():
+            out.contracts += 1
+            dues = [s.next_due for s in statuses if s.next_due is not None]
+            if not dues:
+                continue
+            first = min(dues)
+            out.next_due[contract_id] = first
+            if first < on:
+                out.contracts_overdue += 1
+            elif first <= soon:
+                out.contracts_due_within_14_days += 1
+    return out

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 from typing import TypeVar
 
 from caregrid.core.errors import Invalid
@@ -193,12 +194,14 @@ def contract_end(start: date, years: int) -> date:
         return start.replace(year=start.year + years, day=28)
 
 
-def due_dates(start: date, end: date, times_per_year: int) -> list[date]:
+@lru_cache(maxsize=8192)
+def due_dates(start: date, end: date, times_per_year: int) -> tuple[date, ...]:
     """When each delivery of a service falls due: the end of each of `times` equal intervals
-    of the contract year (4 a year → after ~91, 182, 273, 364 days), repeated each year."""
+    of the contract year (4 a year → after ~91, 182, 273, 364 days), repeated each year.
+    Cached: contracts share start dates."""
     out: list[date] = []
     if times_per_year <= 0:
-        return out
+        return ()
     year_start = start
     while year_start < end:
         next_year = contract_end(year_start, 1)
@@ -206,7 +209,7 @@ def due_dates(start: date, end: date, times_per_year: int) -> list[date]:
         for k in range(1, times_per_year + 1):
             out.append(year_start + timedelta(days=math.ceil(k * length / times_per_year) - 1))
         year_start = next_year
-    return out
+    return tuple(out)
 
 
 @dataclass(frozen=True)

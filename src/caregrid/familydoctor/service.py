@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -612,8 +613,23 @@ def record_service_delivery(
     return delivery
 
 
+class ContractLike(Protocol):
+    """What fulfilment needs of a contract: a `Contract` or a Core row of these columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def resident_id(self) -> int: ...
+    @property
+    def package_id(self) -> int: ...
+    @property
+    def start_date(self) -> date: ...
+    @property
+    def end_date(self) -> date: ...
+
+
 def fulfilment(
-    session: Session, contracts: Sequence[Contract], *, on: date
+    session: Session, contracts: Sequence[ContractLike], *, on: date
 ) -> dict[int, list[rules.ServiceStatus]]:
     """Services due vs delivered on `on` for each contract, in a few queries."""
     if not contracts:
@@ -628,7 +644,7 @@ def fulfilment(
         )
     ids = [c.id for c in contracts]
     delivered: dict[tuple[int, str], int] = {}
-    for cid, code, count in session.execute(
+    for cid, code, count in session.connection().execute(
         select(ServiceDelivery.contract_id, ServiceDelivery.service_code, func.count())
         .where(ServiceDelivery.contract_id.in_(ids), ServiceDelivery.delivered_on <= on)
         .group_by(ServiceDelivery.contract_id, ServiceDelivery.service_code)
