@@ -177,3 +177,38 @@ def test_manager_sees_measures_and_settlement_of_own_group_only(
         client.get(f"/api/v1/familydoctor/groups/{city.group_id}/measures", headers=gp).status_code
         == 403
     )
+
+
+def test_deliveries_and_satisfaction_count_towards_fulfilment(
+    client: TestClient, db: Session, city: City
+) -> None:
+    team_id, rid = _setup(db, city)
+    gp = login(client, "gp_wang")
+    contract = client.post(
+        "/api/v1/familydoctor/contracts",
+        json={"resident_id": rid, "team_id": team_id, "package_code": "ELDERLY"},
+        headers=gp,
+    ).json()
+    base = f"/api/v1/familydoctor/contracts/{contract['id']}"
+    followup = client.post(
+        f"{base}/deliveries",
+        json={"service_code": "chronic_followup", "delivered_on": "2026-06-01"},
+        headers=gp,
+    )
+    assert followup.status_code == 422  # follow-ups are recorded as follow-ups
+    outside = client.post(
+        f"{base}/deliveries", json={"service_code": "child_check", "delivered_on": "2026-06-01"},
+        headers=gp,
+    )  # fmt: skip
+    assert outside.status_code == 422
+    assert outside.json()["rule"] == "service_in_package"
+    done = client.post(
+        f"{base}/deliveries", json={"service_code": "health_check", "delivered_on": "2026-06-01"},
+        headers=gp,
+    )  # fmt: skip
+    assert done.status_code == 201, done.text
+    status = {s["code"]: s for s in client.get(f"{base}/fulfilment", headers=gp).json()}
+    assert status["health_check"]["delivered"] == 1
+    assert status["health_check"]["next_due"] is None
+    rated = client.post(f"{base}/satisfaction", json={"score": 92}, headers=gp)
+    assert rated.status_code == 200

@@ -20,13 +20,17 @@ from caregrid.familydoctor.schemas import (
     ChangeTeamBody,
     ContractCreate,
     ContractRead,
+    DeliveryCreate,
+    DeliveryRead,
     MeasuresRead,
     MemberRead,
     MemberShareRead,
     PackageRead,
     ProgramRates,
     RenewBody,
+    SatisfactionBody,
     ServiceRead,
+    ServiceStatusRead,
     SettlementRead,
     TaskCreate,
     TeamCreate,
@@ -178,6 +182,43 @@ def terminate(
     contract_id: IdInPath, data: TerminateBody, db: DB, actor: CurrentActor
 ) -> ContractRead:
     return _contract(fd.terminate_contract(db, actor, contract_id, reason=data.reason))
+
+
+@router.get(
+    "/contracts/{contract_id}/fulfilment", response_model=list[ServiceStatusRead], responses=ERRORS
+)
+def contract_fulfilment(
+    contract_id: IdInPath, db: DB, actor: CurrentActor
+) -> list[ServiceStatusRead]:
+    """Services due vs delivered today (履约情况)."""
+    contract = fd.get_contract(db, actor, contract_id)
+    return [
+        ServiceStatusRead(
+            code=s.code, name=s.name, due=s.due, delivered=s.delivered, next_due=s.next_due
+        )
+        for s in fd.fulfilment(db, [contract], on=today())[contract.id]
+    ]
+
+
+@router.post(
+    "/contracts/{contract_id}/deliveries",
+    response_model=DeliveryRead,
+    status_code=201,
+    responses=ERRORS,
+)
+def record_delivery(
+    contract_id: IdInPath, data: DeliveryCreate, db: DB, actor: CurrentActor
+) -> DeliveryRead:
+    """A contracted service delivered (chronic follow-ups are recorded as follow-ups)."""
+    delivery = fd.record_service_delivery(db, actor, contract_id, **data.model_dump())
+    return DeliveryRead.model_validate(delivery)
+
+
+@router.post("/contracts/{contract_id}/satisfaction", response_model=ContractRead, responses=ERRORS)
+def record_satisfaction(
+    contract_id: IdInPath, data: SatisfactionBody, db: DB, actor: CurrentActor
+) -> ContractRead:
+    return _contract(fd.record_satisfaction(db, actor, contract_id, data.score))
 
 
 @router.get(

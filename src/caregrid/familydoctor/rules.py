@@ -9,6 +9,7 @@ performance, tilted to teams with good fulfilment and outcomes)."""
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -232,7 +233,7 @@ def service_status(
     spec: ServiceSpec, *, start: date, end: date, delivered: int, on: date
 ) -> ServiceStatus:
     dates = due_dates(start, end, spec.times_per_year)
-    due = sum(1 for d in dates if d <= on)
+    due = bisect_right(dates, on)
     next_due = dates[delivered] if delivered < len(dates) else None
     return ServiceStatus(spec.code, spec.name, due, delivered, next_due)
 

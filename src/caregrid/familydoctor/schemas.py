@@ -193,3 +193,29 @@ class SettlementRead(BaseModel):
     prepaid_share: Decimal
     pool_fen: int
     teams: list[TeamSettlementRead]
+
+
+class DeliveryCreate(BaseModel):
+    service_code: str = Field(min_length=1, max_length=30)
+    delivered_on: date
+
+
+class DeliveryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    contract_id: int
+    service_code: str
+    delivered_on: date
+
+
+class SatisfactionBody(BaseModel):
+    score: int = Field(ge=0, le=100, description="满意度评分 0-100")
+
+
+class ServiceStatusRead(BaseModel):
+    code: str
+    name: str
+    due: int
+    delivered: int
+    next_due: date | None
