@@ -49,7 +49,7 @@ def test_demo_teams_contracts_and_rates_are_realistic_and_deterministic(tmp_path
         assert cov.elderly_rate > cov.rate and cov.chronic_rate > cov.rate
         for program in (m.hypertension, m.diabetes):
             assert program.managed > 20
-            assert 0.45 < float(program.standard_rate or 0) < 0.8  # target 规范管理率 ≥ 60 %
+            assert 0.45 < float(program.standard_rate or 0) < 0.85  # target 规范管理率 ≥ 60 %
             assert 0.3 < float(program.control_rate or 0) < 0.7
             assert program.lost > 0
             assert program.controlled < program.managed

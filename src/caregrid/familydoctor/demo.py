@@ -13,9 +13,10 @@ coverage figure, §9, and no achieved 规范管理率, §6):
 - Contracts (chosen): 75 % of chronic patients, 65 % of people 65+, 50 % of children 0-6, 12 %
   of women 15-49 and 20 % of everyone else, each on the package of their group; start dates in
   the 12 months before the reference date, half in the first month (the annual signing drive).
-- Follow-ups in the 12 months before the reference date (chosen adherence): 75 % of patients
-  come every 60-85 days, 13 % two or three times, 7 % are lost (last visit over 6 months ago)
-  and 5 % never came. 90 % face to face. Each patient is a "good controller" (55 %, controlled
+- Follow-ups in the 12 months before the reference date (chosen adherence): 70 % of patients
+  come every 60-85 days (and, 60 % of the time, within 10-18 days after an uncontrolled
+  visit, as the rules ask), 15 % two or three times, 8 % are lost (last visit over 6 months
+  ago) and 7 % never came. 90 % face to face. Each patient is a "good controller" (55 %, controlled
   at 85 % of visits) or not (30 %); 1 % of visits show a danger sign. The rules engine
   (`chronic.rules.assess`) decides each visit's action, as it would live. Rates land near a
   60 % 规范管理率 (003 §二(四)15) with ~50 % control.
@@ -166,26 +167,49 @@ def _reading(
     return sbp, dbp, round(glucose, 1)
 
 
-def _visit_dates(rng: random.Random, start: date, end: date) -> list[date]:
-    """Follow-up dates of one patient in [start, end] by adherence class (module docstring)."""
-    u = rng.random()
+def _visits(
+    rng: random.Random, program: str, start: date, end: date, p_controlled: float
+) -> list[tuple[date, chronic_rules.Reading, chronic_rules.Decision]]:
+    """One patient's follow-ups in [start, end] by adherence class (module docstring), each
+    decided by the rules engine. Regular patients come back when told: 60 % within 10-18
+    days after an uncontrolled visit, otherwise after 60-85 days."""
     span = (end - start).days
     if span <= 0:
         return []
-    if u < 0.75:
+    u = rng.random()
+    if u < 0.70:
         interval = rng.randint(60, 85)
-        day = rng.randint(0, min(interval, span))
-        out = []
-        while day <= span:
-            out.append(start + timedelta(day))
-            day += interval + rng.randint(-7, 7)
-        return out
-    if u < 0.88:
-        return sorted(start + timedelta(rng.randint(0, span)) for _ in range(rng.randint(2, 3)))
-    if u < 0.95:
-        cutoff = max(0, span - 200)
-        return sorted(start + timedelta(rng.randint(0, cutoff)) for _ in range(rng.randint(0, 1)))
-    return []
+        days = [rng.randint(0, min(interval, span))]
+        regular = True
+    elif u < 0.85:
+        days = sorted(rng.randint(0, span) for _ in range(rng.randint(2, 3)))
+        regular = False
+    elif u < 0.93:
+        days = sorted(rng.randint(0, max(0, span - 200)) for _ in range(rng.randint(0, 1)))
+        regular = False
+    else:
+        return []
+    out = []
+    previous: bool | None = None
+    k = 0
+    while k < len(days):
+        day = start + timedelta(days[k])
+        controlled = rng.random() < p_controlled
+        sbp, dbp, glucose = _reading(rng, program, controlled, rng.random() < 0.01)
+        reading = chronic_rules.Reading(sbp, dbp, glucose)
+        decision = chronic_rules.assess(program, reading, on=day, previous_controlled=previous)
+        previous = decision.controlled
+        out.append((day, reading, decision))
+        if regular:
+            gap = (
+                rng.randint(10, 18)
+                if decision.action != "routine" and rng.random() < 0.6
+                else rng.randint(60, 85)
+            )
+            if days[k] + gap <= span:
+                days.append(days[k] + gap)
+        k += 1
+    return out
 
 
 def generate(
@@ -316,16 +340,9 @@ def generate(
         good = rng.random() < 0.55
         p_controlled = 0.85 if good else 0.30
         for eid, program, enrolled_on in programs:
-            previous: bool | None = None
-            for day in _visit_dates(rng, max(window_start, enrolled_on), ref):
-                danger = rng.random() < 0.01
-                controlled = rng.random() < p_controlled
-                sbp, dbp, glucose = _reading(rng, program, controlled, danger)
-                decision = chronic_rules.assess(
-                    program, chronic_rules.Reading(sbp, dbp, glucose), on=day,
-                    previous_controlled=previous,
-                )  # fmt: skip
-                previous = decision.controlled
+            visits = _visits(rng, program, max(window_start, enrolled_on), ref, p_controlled)
+            for day, reading, decision in visits:
+                sbp, dbp, glucose = reading.sbp, reading.dbp, reading.fasting_glucose
                 followups.append(
                     {
                         "enrolment_id": eid,
