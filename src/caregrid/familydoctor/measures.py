@@ -133,6 +133,8 @@ class GroupMeasures:
     by_institution: dict[int, dict[str, ProgramCounts]]
     # month "YYYY-MM" -> (follow-ups, controlled follow-ups, contracts signed)
     monthly: dict[str, tuple[int, int, int]]
+    # practitioner id -> (follow-ups recorded in the year, of which controlled)
+    by_member: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def fulfilment(self) -> Decimal | None:
@@ -222,8 +224,9 @@ def group_measures(session: Session, *, group_id: int, on: date) -> GroupMeasure
             cov.chronic_contracted += signed
     # --- monthly series ---
     monthly: dict[str, list[int]] = {}
-    for followed_on, controlled in session.execute(
-        select(FollowUp.followed_on, FollowUp.controlled).where(
+    by_member: dict[int, list[int]] = {}
+    for followed_on, controlled, practitioner_id in session.execute(
+        select(FollowUp.followed_on, FollowUp.controlled, FollowUp.practitioner_id).where(
             FollowUp.group_id == group_id,
             FollowUp.followed_on >= year_start,
             FollowUp.followed_on <= on,
@@ -232,6 +235,10 @@ def group_measures(session: Session, *, group_id: int, on: date) -> GroupMeasure
         bucket = monthly.setdefault(followed_on.isoformat()[:7], [0, 0, 0])
         bucket[0] += 1
         bucket[1] += bool(controlled)
+        if practitioner_id is not None:
+            member = by_member.setdefault(practitioner_id, [0, 0])
+            member[0] += 1
+            member[1] += bool(controlled)
     for c in contracts:
         if year_start <= c.start_date <= on:
             monthly.setdefault(c.start_date.isoformat()[:7], [0, 0, 0])[2] += 1
@@ -245,6 +252,7 @@ def group_measures(session: Session, *, group_id: int, on: date) -> GroupMeasure
         teams=list(per_team.values()),
         by_institution=dict(by_inst),
         monthly={k: (v[0], v[1], v[2]) for k, v in sorted(monthly.items())},
+        by_member={k: (v[0], v[1]) for k, v in by_member.items()},
     )
 
 

@@ -275,6 +275,7 @@ def group_measures(
             for t in m.teams
         ],
         monthly=m.monthly,
+        by_member=m.by_member,
     )
 
 

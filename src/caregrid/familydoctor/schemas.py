@@ -168,6 +168,9 @@ class MeasuresRead(BaseModel):
     diabetes: ProgramRates
     teams: list[TeamMeasuresRead]
     monthly: dict[str, tuple[int, int, int]]
+    by_member: dict[int, tuple[int, int]] = Field(
+        description="医务人员 id → (年内随访次数, 其中控制满意)"
+    )
 
 
 class MemberShareRead(BaseModel):
