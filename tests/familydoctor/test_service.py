@@ -3,6 +3,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -210,8 +211,10 @@ def test_measures_count_coverage_management_and_control(db: Session, city: City)
         db, SYSTEM, resident_id=signed, program="hypertension", enrolled_on=date(2026, 1, 2)
     )
     fd.sign_contract(db, SYSTEM, resident_id=signed, team_id=team.id, package_code="CHRONIC")
+    gp_member = fd.team_members(db, team.id)[0].practitioner_id
+    doctor = replace(city.users["gp_wang"], practitioner_id=gp_member)
     chronic.record_followup(
-        db, SYSTEM, enrolment_id=e.id, followed_on=date(2026, 5, 20), sbp=130, dbp=82
+        db, doctor, enrolment_id=e.id, followed_on=date(2026, 5, 20), sbp=130, dbp=82
     )
     m = measures.group_measures(db, group_id=city.group_id, on=date(2026, 6, 1))
     assert (m.coverage.residents, m.coverage.contracted) == (2, 1)
@@ -221,4 +224,5 @@ def test_measures_count_coverage_management_and_control(db: Session, city: City)
     assert m.hypertension.standard == 0  # 1 face-to-face follow-up of the 2 due by June
     assert m.teams[0].hypertension.managed == 1
     assert m.monthly["2026-05"] == (1, 1, 0)
+    assert m.by_member == {gp_member: (1, 1)}
     assert unsigned

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -370,52 +370,73 @@ def program_statuses(
     group_id: int | None = None,
     year_start: date | None = None,
 ) -> list[ProgramStatus]:
-    """The status on `on` of every active enrolment (optionally restricted), in two queries.
-    A patient never followed up is due on the enrolment day. Control comes from the latest
-    follow-up on or before `on`; a lost patient counts as not controlled (国家基本公共卫生服务规范
-    考核指标: 若失访则判断为未达标)."""
-    stmt = select(
-        ChronicEnrolment.id,
-        ChronicEnrolment.resident_id,
-        ChronicEnrolment.program,
-        ChronicEnrolment.institution_id,
-        ChronicEnrolment.enrolled_on,
-    ).where(ChronicEnrolment.status == "active", ChronicEnrolment.enrolled_on <= on)
+    """The status on `on` of every active enrolment (optionally restricted), in one query: the
+    latest follow-up per enrolment (a window function) and the face-to-face count of the year
+    are computed in the database. A patient never followed up is due on the enrolment day.
+    Control comes from the latest follow-up on or before `on`; a lost patient counts as not
+    controlled (国家基本公共卫生服务规范 考核指标: 若失访则判断为未达标)."""
+    conditions: list[ColumnElement[bool]] = [
+        ChronicEnrolment.status == "active",
+        ChronicEnrolment.enrolled_on <= on,
+    ]
     if resident_ids is not None:
-        stmt = stmt.where(ChronicEnrolment.resident_id.in_(list(resident_ids)))
+        conditions.append(ChronicEnrolment.resident_id.in_(list(resident_ids)))
     if institution_ids is not None:
-        stmt = stmt.where(ChronicEnrolment.institution_id.in_(list(institution_ids)))
+        conditions.append(ChronicEnrolment.institution_id.in_(list(institution_ids)))
     if group_id is not None:
-        stmt = stmt.where(ChronicEnrolment.group_id == group_id)
-    enrolments = session.execute(stmt).all()
-    if not enrolments:
-        return []
+        conditions.append(ChronicEnrolment.group_id == group_id)
+    restricted = len(conditions) > 2
     start = year_start or date(on.year, 1, 1)
-    latest: dict[int, tuple[date, bool, str, date]] = {}
-    f2f: dict[int, int] = {}
-    fstmt = (
-        select(
-            FollowUp.enrolment_id,
-            FollowUp.followed_on,
-            FollowUp.controlled,
-            FollowUp.action,
-            FollowUp.next_due,
-            FollowUp.mode,
+    latest_q = select(
+        FollowUp.enrolment_id,
+        FollowUp.followed_on,
+        FollowUp.controlled,
+        FollowUp.action,
+        FollowUp.next_due,
+        func.row_number()
+        .over(
+            partition_by=FollowUp.enrolment_id,
+            order_by=(FollowUp.followed_on.desc(), FollowUp.id.desc()),
         )
-        .join(ChronicEnrolment, ChronicEnrolment.id == FollowUp.enrolment_id)
-        .where(ChronicEnrolment.status == "active", FollowUp.followed_on <= on)
-        .order_by(FollowUp.enrolment_id, FollowUp.followed_on, FollowUp.id)
+        .label("rn"),
+    ).where(FollowUp.followed_on <= on)
+    count_q = (
+        select(FollowUp.enrolment_id, func.count().label("n"))
+        .where(
+            FollowUp.followed_on >= start,
+            FollowUp.followed_on <= on,
+            FollowUp.mode.in_(FACE_TO_FACE_MODES),
+        )
+        .group_by(FollowUp.enrolment_id)
     )
-    if resident_ids is not None or institution_ids is not None or group_id is not None:
-        fstmt = fstmt.where(FollowUp.enrolment_id.in_([e.id for e in enrolments]))
-    for eid, followed_on, controlled, action, next_due, mode in session.execute(fstmt):
-        latest[eid] = (followed_on, controlled, action, next_due)
-        if followed_on >= start and mode in FACE_TO_FACE_MODES:
-            f2f[eid] = f2f.get(eid, 0) + 1
+    if restricted:
+        wanted = select(ChronicEnrolment.id).where(*conditions)
+        latest_q = latest_q.where(FollowUp.enrolment_id.in_(wanted))
+        count_q = count_q.where(FollowUp.enrolment_id.in_(wanted))
+    latest = latest_q.subquery()
+    counts = count_q.subquery()
+    stmt = (
+        select(
+            ChronicEnrolment.id,
+            ChronicEnrolment.resident_id,
+            ChronicEnrolment.program,
+            ChronicEnrolment.institution_id,
+            ChronicEnrolment.enrolled_on,
+            latest.c.followed_on,
+            latest.c.controlled,
+            latest.c.action,
+            latest.c.next_due,
+            counts.c.n,
+        )
+        .outerjoin(latest, and_(latest.c.enrolment_id == ChronicEnrolment.id, latest.c.rn == 1))
+        .outerjoin(counts, counts.c.enrolment_id == ChronicEnrolment.id)
+        .where(*conditions)
+        .order_by(ChronicEnrolment.id)
+    )
+    # Core rows (session.connection()): no ORM row processing for a whole registry.
+    rows = session.connection().execute(stmt).all()
     out: list[ProgramStatus] = []
-    for eid, rid, program, inst, enrolled_on in enrolments:
-        last = latest.get(eid)
-        last_on = last[0] if last else None
+    for eid, rid, program, inst, enrolled_on, last_on, controlled, action, next_due, n in rows:
         lost = rules.is_lost(last_on, enrolled_on, on=on)
         out.append(
             ProgramStatus(
@@ -425,11 +446,11 @@ def program_statuses(
                 institution_id=inst,
                 enrolled_on=enrolled_on,
                 last_followup=last_on,
-                controlled=bool(last and last[1]) and not lost,
-                last_action=last[2] if last else None,
-                next_due=last[3] if last else enrolled_on,
+                controlled=bool(controlled) and not lost,
+                last_action=action,
+                next_due=next_due or enrolled_on,
                 lost=lost,
-                face_to_face_in_year=f2f.get(eid, 0),
+                face_to_face_in_year=n or 0,
             )
         )
     return out
@@ -465,7 +486,7 @@ def followups_by_resident_date(
     out: dict[int, list[date]] = {}
     ids = list(resident_ids)
     for start in range(0, len(ids), 5000):
-        rows = session.execute(
+        rows = session.connection().execute(
             select(FollowUp.resident_id, FollowUp.followed_on).where(
                 FollowUp.resident_id.in_(ids[start : start + 5000]),
                 FollowUp.followed_on >= since,
@@ -473,6 +494,6 @@ def followups_by_resident_date(
                 FollowUp.mode.in_(FACE_TO_FACE_MODES),
             )
         )
-        for rid, on in rows:
+        for rid, on in rows.all():
             out.setdefault(rid, []).append(on)
     return out

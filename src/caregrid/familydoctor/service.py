@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -568,6 +569,17 @@ def _contracted_team(session: Session, actor: Actor, resident_id: int) -> bool:
     return session.scalar(stmt.where(or_(*conditions)).limit(1)) is not None
 
 
+def team_contract_residents(session: Session, team_id: int) -> list[int]:
+    """Residents with an active contract with the team (for the team's own lists)."""
+    return list(
+        session.scalars(
+            select(Contract.resident_id).where(
+                Contract.team_id == team_id, Contract.status == "active"
+            )
+        )
+    )
+
+
 # --- services delivered, fulfilment ----------------------------------------------------------
 
 
@@ -601,8 +613,23 @@ def record_service_delivery(
     return delivery
 
 
+class ContractLike(Protocol):
+    """What fulfilment needs of a contract: a `Contract` or a Core row of these columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def resident_id(self) -> int: ...
+    @property
+    def package_id(self) -> int: ...
+    @property
+    def start_date(self) -> date: ...
+    @property
+    def end_date(self) -> date: ...
+
+
 def fulfilment(
-    session: Session, contracts: Sequence[Contract], *, on: date
+    session: Session, contracts: Sequence[ContractLike], *, on: date
 ) -> dict[int, list[rules.ServiceStatus]]:
     """Services due vs delivered on `on` for each contract, in a few queries."""
     if not contracts:
@@ -617,7 +644,7 @@ def fulfilment(
         )
     ids = [c.id for c in contracts]
     delivered: dict[tuple[int, str], int] = {}
-    for cid, code, count in session.execute(
+    for cid, code, count in session.connection().execute(
         select(ServiceDelivery.contract_id, ServiceDelivery.service_code, func.count())
         .where(ServiceDelivery.contract_id.in_(ids), ServiceDelivery.delivered_on <= on)
         .group_by(ServiceDelivery.contract_id, ServiceDelivery.service_code)
@@ -683,6 +710,26 @@ def add_team_task(
     session.add(task)
     session.flush()
     return task.id
+
+
+def get_contract_of_resident_in_team(
+    session: Session, actor: Actor, team_id: int, resident_id: int
+) -> Contract:
+    """The resident's active contract with this team (for tasks a team adds by hand); access
+    checked and audited."""
+    require_resident_access(
+        session, actor, resident_id, action="read", resource="Contract", detail={"team_id": team_id}
+    )
+    contract = session.scalar(
+        select(Contract).where(
+            Contract.resident_id == resident_id,
+            Contract.team_id == team_id,
+            Contract.status == "active",
+        )
+    )
+    if contract is None:
+        raise ContractNotFound("该居民未与本团队签约", field="resident_id")
+    return contract
 
 
 def complete_task(session: Session, actor: Actor, task_id: int) -> TeamTask:
