@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "caregrid.familydoctor.models",
     "caregrid.capacity.models",
     "caregrid.referral.models",
+    "caregrid.indicators.models",
 )
 
 SERVICE_MODULES = (
