@@ -83,6 +83,13 @@ def test_store_copies_encounters_with_local_dates_and_then_only_what_changed(
     assert table.num_rows == 3
     rows = {r["id"]: r for r in table.to_pylist()}
     assert rows[stay.id]["ooc_fen"] == 900
+    # a deleted row cannot be patched away: the copy is read again in full
+    db.delete(late)
+    db.flush()
+    store.sync(db.connection())
+    assert sorted(store.tables["encounter"]["id"].to_pylist()) == sorted(
+        i for i in rows if i != late.id
+    )
 
 
 def test_report_applies_profile_targets_and_statuses(db: Session, city: City) -> None:

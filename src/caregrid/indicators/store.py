@@ -13,8 +13,10 @@ Incremental: every source remembers the highest id it has copied. A sync reads o
 a larger id, plus, for tables with an ``updated_at`` column (encounters, residents), rows
 changed since the previous sync, which replace their old copies. Small tables whose rows change
 state without a timestamp (referrals, slots, chronic enrolments) are re-read whole; they are
-orders of magnitude smaller than the encounter table. `save`/`load` keep the store as Parquet
-files between processes.
+orders of magnitude smaller than the encounter table. Before patching, a sync checks that
+the database still holds exactly the rows the copy holds up to its id watermark (one indexed
+count); when rows were deleted (or rolled back) the source is read again in full. `save`
+writes the store as Parquet files (the benchmark reads them).
 
 Every measure column is an integer (counts, fen, DRG weight x 10,000, days) so that sums are
 exact and DuckDB and Spark agree to the last digit; ratios are taken afterwards in Decimal.
@@ -87,6 +89,7 @@ class Source:
     convert: Callable[[Any], Row]
     incremental: bool = True
     updated_at: Any = None  # the column whose changes are re-read, if the table has one
+    id_column: Any = None  # for incremental sources: the primary key (row-count check)
 
 
 def _encounter_query(after_id: int, since: datetime | None) -> Executable:
@@ -445,6 +448,7 @@ SOURCES: tuple[Source, ...] = (
         _encounter_query,
         _encounter_row,
         updated_at=Encounter.updated_at,
+        id_column=Encounter.id,
     ),
     Source(
         "resident",
@@ -452,12 +456,25 @@ SOURCES: tuple[Source, ...] = (
         _resident_query,
         _resident_row,
         updated_at=Resident.updated_at,
+        id_column=Resident.id,
     ),
     Source("referral", REFERRAL_SCHEMA, _referral_query, _referral_row, incremental=False),
     Source("slot", SLOT_SCHEMA, _slot_query, _slot_row, incremental=False),
-    Source("decision", DECISION_SCHEMA, _decision_query, _decision_row),
+    Source(
+        "decision",
+        DECISION_SCHEMA,
+        _decision_query,
+        _decision_row,
+        id_column=OrderDecision.id,
+    ),
     Source("enrolment", ENROLMENT_SCHEMA, _enrolment_query, _enrolment_row, incremental=False),
-    Source("followup", FOLLOWUP_SCHEMA, _followup_query, _followup_row),
+    Source(
+        "followup",
+        FOLLOWUP_SCHEMA,
+        _followup_query,
+        _followup_row,
+        id_column=FollowUp.id,
+    ),
 )
 SOURCE_BY_NAME = {source.name: source for source in SOURCES}
 BATCH = 50_000
@@ -499,6 +516,19 @@ class AnalyticsStore:
         read: dict[str, int] = {}
         changed = False
         for source in SOURCES:
+            if source.incremental and source.name in self.tables:
+                # Rows deleted (or rolled back) in the database since the last sync: the
+                # copy can no longer be patched, so this source is read again in full.
+                known_top = self.max_ids.get(source.name, 0)
+                in_db = conn.scalar(
+                    select(func.count())
+                    .select_from(source.id_column.table)
+                    .where(source.id_column <= known_top)
+                )
+                if in_db != self.tables[source.name].num_rows:
+                    del self.tables[source.name]
+                    self.max_ids.pop(source.name, None)
+                    self.max_updated.pop(source.name, None)
             after = self.max_ids.get(source.name, 0) if source.incremental else 0
             since = self.max_updated.get(source.name) if source.incremental else None
             if source.updated_at is not None:
