@@ -25,7 +25,7 @@ def _visits(db: Session, city: City) -> None:
                 group_id=city.group_id,
                 encounter_class="outpatient",
                 started_at=datetime(2025, 2, day, 2, tzinfo=UTC),
-            )  # fmt: skip
+            )
         )
     db.commit()
 

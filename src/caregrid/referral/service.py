@@ -670,7 +670,7 @@ def outgoing(session: Session, actor: Actor) -> Sequence[Referral]:
 
 def names_of(session: Session, referrals: Sequence[Referral]) -> dict[str, dict[int, str]]:
     """Institution and resident names for listing referrals the caller may already see."""
-    institutions = timeline.institution_names_of(
+    institutions = registry.institution_names(
         session,
         [r.from_institution_id for r in referrals] + [r.to_institution_id for r in referrals],
     )

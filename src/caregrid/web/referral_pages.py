@@ -22,7 +22,6 @@ from caregrid.core.clock import local, now
 from caregrid.core.errors import DomainError, Forbidden
 from caregrid.core.http import DB
 from caregrid.profiles import service as profile_service
-from caregrid.record import timeline
 from caregrid.referral import monitoring, rules
 from caregrid.referral import service as referrals
 from caregrid.referral.models import Referral
@@ -320,7 +319,7 @@ def board(request: Request, db: DB, actor: PageActor) -> HTMLResponse:
     ids = summary.overdue_ids + summary.unclosed_ids + summary.escalated_ids
     by_id = {r.id: r for r in (db.get(Referral, i) for i in set(ids)) if r is not None}
     rows = {row["r"].id: row for row in _rows(db, list(by_id.values()))}
-    inst_names = timeline.institution_names_of(
+    inst_names = registry.institution_names(
         db,
         [m.institution_id for m in summary.members] + [u.institution_id for u in summary.reserved],
     )
@@ -518,7 +517,7 @@ def capacity_page(request: Request, db: DB, actor: PageActor) -> HTMLResponse:
         key = (f.slot.institution_id, f.slot.department_id)
         cell = table.setdefault(key, {"days": defaultdict(lambda: [0, 0])})
         cell["days"][day][0 if f.effective_pool == "general" else 1] += 1
-    inst_names = timeline.institution_names_of(db, [k[0] for k in table])
+    inst_names = registry.institution_names(db, [k[0] for k in table])
     dept_names: dict[int, str] = {}
     for inst_id in {k[0] for k in table}:
         dept_names.update({d.id: d.name for d in registry.departments_of(db, inst_id)})

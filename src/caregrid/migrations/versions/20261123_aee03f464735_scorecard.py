@@ -13,8 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import caregrid.core.db  # noqa: F401  (custom column types)
-
+import caregrid.core.db
 
 revision: str = "aee03f464735"
 down_revision: str | Sequence[str] | None = ("88828263ed3a", "e46d6cf93f8c")
