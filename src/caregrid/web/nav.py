@@ -25,6 +25,8 @@ LIVE_NAV = (
     NavItem("capacity", "号源与床位", "/capacity", True),
     NavItem("familydoctor", "家庭医生签约", "/familydoctor", True),
     NavItem("chronic", "慢病管理", "/chronic", True),
+    NavItem("indicators", "指标驾驶舱", "/indicators", True),
+    NavItem("scorecard", "评判标准", "/scorecard", True),
     NavItem("profile", "政策方案", "/profile", True),
 )
 
@@ -67,16 +69,6 @@ COMING_NAV = (
         "合理超支分担（或超支自负），按人口在集团间分配，结余分配向基层倾斜；支持 DIP 区域点值法和"
         "家庭医生签约服务费的预拨与考核。",
         ("payment",),
-    ),
-    NavItem(
-        "indicators",
-        "指标驾驶舱",
-        "/coming/indicators",
-        False,
-        "计算政策方案提出的每一项指标（基层就诊率、县域就诊率、CMI、平均住院日、四级手术比例、下转率、"
-        "号源与床位下沉比例等），按月份、成员单位、集团和网格展示，与当前方案的目标值对比；"
-        "配以图表和评判标准记分卡，可导出 Excel。",
-        ("targets",),
     ),
 )
 COMING_BY_SLUG = {item.slug: item for item in COMING_NAV}
