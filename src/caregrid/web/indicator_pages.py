@@ -125,7 +125,11 @@ def cockpit(
             "group_id": group_id,
             "categories": categories,
             "counts": counts,
-            "trends": [_trend(report, slug) for slug in targeted],
+            "trends": [
+                t
+                for t in (_trend(report, slug) for slug in targeted)
+                if any(v is not None for v in t["values"])
+            ],
         },
     )
 
@@ -181,9 +185,7 @@ def detail(
             "tile": _tile(summary),
             "target": summary.target,
             "trend": _trend(report, slug) if "month" in summary.indicator.dimensions else None,
-            "members": _members(report, slug)
-            if "member" in summary.indicator.dimensions
-            else None,
+            "members": _members(report, slug) if "member" in summary.indicator.dimensions else None,
             "unit_label": UNIT_LABELS[summary.indicator.unit],
         },
     )

@@ -6,7 +6,7 @@
   var FONT = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", sans-serif';
 
   function trend(d) {
-    var series = [{ name: d.name, type: "line", data: d.values, smooth: true, connectNulls: true }];
+    var series = [{ name: d.name, type: "line", data: d.values, smooth: false, connectNulls: true }];
     if (d.target !== null && d.target !== undefined) {
       series[0].markLine = {
         symbol: "none", lineStyle: { type: "dashed", color: "#c0392b" },
