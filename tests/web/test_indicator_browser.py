@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,7 +48,7 @@ def test_manager_opens_cockpit_drills_down_and_exports(page: Any) -> None:
         page.locator("#export").click()
     download = download_info.value
     assert download.suggested_filename.endswith(".xlsx")
-    book = load_workbook(io.BytesIO(open(download.path(), "rb").read()))
+    book = load_workbook(io.BytesIO(Path(download.path()).read_bytes()))
     assert book.sheetnames == ["指标汇总", "按集团", "按成员单位", "按月份", "指标定义"]
     titles = [r[1] for r in book["指标汇总"].iter_rows(min_row=2, values_only=True) if r[1]]
     assert "基层诊疗人次占比" in titles
