@@ -932,10 +932,12 @@ def install(app: FastAPI) -> None:
     """Mount the static files and the pages, and render errors of page routes as HTML."""
     from caregrid.web.indicator_pages import router as indicator_router
     from caregrid.web.referral_pages import router as referral_router
+    from caregrid.web.scorecard_pages import router as scorecard_router
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(referral_router)
     app.include_router(indicator_router)
+    app.include_router(scorecard_router)
     from caregrid.web.familydoctor_pages import router as familydoctor_router
 
     app.include_router(router)
