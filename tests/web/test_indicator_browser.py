@@ -44,6 +44,7 @@ def test_manager_opens_cockpit_drills_down_and_exports(page: Any) -> None:
     shot(page, "41-indicator-detail")
 
     page.locator(".breadcrumb a").click()
+    expect(page.locator("h1")).to_have_text("指标驾驶舱")
     with page.expect_download() as download_info:
         page.locator("#export").click()
     download = download_info.value
@@ -61,3 +62,31 @@ def test_a_doctor_cannot_open_the_cockpit(page: Any) -> None:
     response = page.goto("/indicators")
     assert response is not None and response.status == 403
     expect(page.locator("body")).to_contain_text("仅集团管理者")
+
+
+def test_manager_assesses_a_criterion_with_a_document(page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, "manager1")
+    page.get_by_role("navigation", name="功能导航").get_by_role("link", name="评判标准").click()
+    expect(page.locator("h1")).to_have_text("评判标准")
+    # Linyi 001 附件3: sixteen criteria in four dimensions
+    expect(page.locator("article.criterion")).to_have_count(16)
+    expect(page.locator("section.card h2")).to_have_text(
+        ["权责协同", "资源协同", "业务协同", "机制协同"]
+    )
+    referral = page.locator("#c13")
+    expect(referral).to_contain_text("有序双向转诊")
+    expect(referral).to_contain_text("转诊闭环率")
+    before = page.locator("#score").inner_text()
+    referral.get_by_label("第13条自评结果").select_option("met")
+    referral.get_by_label("第13条自评说明").fill("双向转诊制度和绿色通道已运行，闭环率见佐证指标")
+    referral.get_by_role("button", name="保存自评").click()
+    expect(page.locator("#c13 .badge").first).to_have_text("达到")
+    assert page.locator("#score").inner_text() != before
+    evidence = tmp_path / "转诊制度.pdf"
+    evidence.write_bytes(b"%PDF-1.4\n% caregrid test\n")
+    page.locator("#c13").get_by_label("第13条佐证文件").set_input_files(str(evidence))
+    page.locator("#c13").get_by_role("button", name="上传文件").click()
+    expect(page.locator("#c13")).to_contain_text("转诊制度.pdf")
+    shot(page, "42-scorecard")

@@ -145,6 +145,10 @@ def _enrolment_facts(program: str) -> Callable[[Tables, date, date], Table]:
     return build
 
 
+HYPERTENSION = _enrolment_facts("hypertension")
+DIABETES = _enrolment_facts("diabetes")
+
+
 def _deaths(tables: Tables, start: date, end: date) -> Table:
     """Residents who died in the period, with their age in completed years at death and
     whether they died in hospital of one of the four chronic diseases or within 42 days of a
@@ -565,10 +569,8 @@ INDICATORS: tuple[Indicator, ...] = (
         title="高血压患者规范管理率",
         title_en="Hypertension: share under standard management",
         unit="share",
-        numerator=Measure(
-            "enrolment", None, lambda t: t.standard == 1, prepare=_enrolment_facts("hypertension")
-        ),
-        denominator=Measure("enrolment", None, prepare=_enrolment_facts("hypertension")),
+        numerator=Measure("enrolment", None, lambda t: t.standard == 1, prepare=HYPERTENSION),
+        denominator=Measure("enrolment", None, prepare=HYPERTENSION),
         numerator_label="期内随访 ≥ 4 次的在管患者",
         denominator_label="期内在管高血压患者",
         definition=(
@@ -586,10 +588,8 @@ INDICATORS: tuple[Indicator, ...] = (
         title="2型糖尿病患者规范管理率",
         title_en="Diabetes: share under standard management",
         unit="share",
-        numerator=Measure(
-            "enrolment", None, lambda t: t.standard == 1, prepare=_enrolment_facts("diabetes")
-        ),
-        denominator=Measure("enrolment", None, prepare=_enrolment_facts("diabetes")),
+        numerator=Measure("enrolment", None, lambda t: t.standard == 1, prepare=DIABETES),
+        denominator=Measure("enrolment", None, prepare=DIABETES),
         numerator_label="期内随访 ≥ 4 次的在管患者",
         denominator_label="期内在管糖尿病患者",
         definition="口径同高血压患者规范管理率。",
@@ -604,10 +604,8 @@ INDICATORS: tuple[Indicator, ...] = (
         title="高血压患者血压控制率",
         title_en="Hypertension: share controlled",
         unit="share",
-        numerator=Measure(
-            "enrolment", None, lambda t: t.controlled == 1, prepare=_enrolment_facts("hypertension")
-        ),
-        denominator=Measure("enrolment", None, prepare=_enrolment_facts("hypertension")),
+        numerator=Measure("enrolment", None, lambda t: t.controlled == 1, prepare=HYPERTENSION),
+        denominator=Measure("enrolment", None, prepare=HYPERTENSION),
         numerator_label="期内最近一次随访血压达标的患者",
         denominator_label="期内在管高血压患者",
         definition="最近一次随访血压达标人数 ÷ 在管患者人数；期内无随访者计为未达标。",
@@ -622,10 +620,8 @@ INDICATORS: tuple[Indicator, ...] = (
         title="2型糖尿病患者血糖控制率",
         title_en="Diabetes: share controlled",
         unit="share",
-        numerator=Measure(
-            "enrolment", None, lambda t: t.controlled == 1, prepare=_enrolment_facts("diabetes")
-        ),
-        denominator=Measure("enrolment", None, prepare=_enrolment_facts("diabetes")),
+        numerator=Measure("enrolment", None, lambda t: t.controlled == 1, prepare=DIABETES),
+        denominator=Measure("enrolment", None, prepare=DIABETES),
         numerator_label="期内最近一次随访血糖达标的患者",
         denominator_label="期内在管糖尿病患者",
         definition="最近一次随访空腹血糖达标人数 ÷ 在管患者人数；期内无随访者计为未达标。",
