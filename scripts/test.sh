@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs every check: lint, format, types, import layers,
-# migrations in sync, and the test suite on SQLite and PostgreSQL with browser tests.
+# migrations in sync, and the test suite on SQLite and PostgreSQL with browser tests and the
+# indicator engine on DuckDB and Spark.
 #
-# PostgreSQL and Chromium come from Debian packages; when they are missing and this runs as
+# PostgreSQL, Chromium and Java 17 (for Spark) come from Debian packages; when they are missing and this runs as
 # root (CI) they are installed here. A throwaway PostgreSQL server is started for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,14 @@ if [ -z "${CAREGRID_CHROMIUM:-}" ]; then
   command -v chromium >/dev/null || apt_install chromium
   fc-list 2>/dev/null | grep -qi "noto sans cjk" || apt_install fonts-noto-cjk
   if command -v chromium >/dev/null; then export CAREGRID_CHROMIUM=$(command -v chromium); fi
+fi
+
+# --- Java 17 for Spark (the indicator engine's parity tests run Spark in local mode) --------
+if ! command -v java >/dev/null; then apt_install openjdk-17-jre-headless; fi
+if command -v java >/dev/null; then
+  export SPARK_LOCAL_IP=127.0.0.1
+else
+  echo "Java not installed: Spark parity tests will skip (they fail under CI=true)"
 fi
 
 # --- static checks --------------------------------------------------------------------------

@@ -28,6 +28,7 @@ def create_app() -> FastAPI:
     from caregrid.familydoctor.routes import router as familydoctor_router
     from caregrid.identity.deps import current_actor
     from caregrid.identity.routes import router as auth_router
+    from caregrid.indicators.fhir import router as indicators_fhir_router
     from caregrid.indicators.routes import router as indicators_router
     from caregrid.profiles.routes import active_router
     from caregrid.profiles.routes import router as profiles_router
@@ -59,6 +60,7 @@ def create_app() -> FastAPI:
     app.include_router(indicators_router)
     app.include_router(profiles_router, dependencies=[Depends(current_actor)])
     app.include_router(active_router, dependencies=[Depends(current_actor)])
+    app.include_router(indicators_fhir_router)
     app.include_router(registry_fhir_router)
     # before the record's Observation/{id}: follow-up vitals have ids "fu-<id>-bp|glu"
     app.include_router(chronic_fhir_router)
