@@ -44,7 +44,7 @@ def test_evaluate_measure_gives_counts_score_and_member_strata(
                 encounter_class="outpatient",
                 tcm=tcm,
                 started_at=datetime(2025, 7, day, 2, tzinfo=UTC),
-            )  # fmt: skip
+            )
         )
     db.commit()
     headers = login(client, "manager_zhou")

@@ -122,7 +122,7 @@ def _counts(numerator: int, denominator: int | None) -> list[dict[str, Any]]:
             {
                 "code": {"coding": [{"system": POPULATION, "code": "denominator"}]},
                 "count": denominator,
-            }  # fmt: skip
+            }
         )
     return out
 
@@ -200,8 +200,8 @@ def evaluate_measure(
     measure_id: str,
     db: DB,
     actor: CurrentActor,
-    periodStart: Annotated[str | None, Query(max_length=10)] = None,  # noqa: N803
-    periodEnd: Annotated[str | None, Query(max_length=10)] = None,  # noqa: N803
+    periodStart: Annotated[str | None, Query(max_length=10)] = None,
+    periodEnd: Annotated[str | None, Query(max_length=10)] = None,
     period: Annotated[str | None, Query(max_length=10)] = None,
     group_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Any:
