@@ -287,45 +287,103 @@ def test_chronic_standard_management_and_control_follow_the_public_health_standa
             "member": TOWN,
             "program": program,
             "enrolled_on": on,
+            "enrolled_ord": on.toordinal(),
             "closed_on": closed,
         }
 
-    def follow(fid: int, eid: int, on: date, controlled: bool) -> dict[str, object]:
-        return {"id": fid, "enrolment_id": eid, "followed_on": on, "controlled": int(controlled)}
+    ids = iter(range(1, 1000))
 
-    followups = []
-    fid = 0
-    for eid, n, last_controlled in ((1, 4, True), (2, 5, False), (3, 3, True)):
-        for k in range(n):
-            fid += 1
-            last = k == n - 1
-            followups.append(
-                follow(
-                    fid,
-                    eid,
-                    date(2025, 2 + 2 * k, 1),
-                    last_controlled if last else not last_controlled,
-                )
-            )
-    # a follow-up of patient 2 in the next year does not count
-    followups.append(follow(99, 2, date(2026, 1, 5), True))
+    def follow(eid: int, on: date, controlled: bool, face: bool = True) -> dict[str, object]:
+        return {
+            "id": next(ids),
+            "enrolment_id": eid,
+            "followed_on": on,
+            "controlled": int(controlled),
+            "face": int(face),
+        }
+
+    followups = [
+        # 1: four clinic visits, the last controlled -> standard, controlled
+        *[follow(1, date(2025, m, 1), m == 11) for m in (2, 5, 8, 11)],
+        # 2: enrolled 10 January: 356 days -> floor((8 x 356 + 365) / 730) = 4 required;
+        #    five visits, the last not controlled -> standard, not controlled
+        *[follow(2, date(2025, m, 1), m != 12) for m in (2, 4, 6, 8, 12)],
+        # 3: three visits -> not standard; last controlled
+        *[follow(3, date(2025, m, 1), m == 9) for m in (3, 6, 9)],
+        # 8: enrolled 1 October: 92 days -> floor((736 + 365) / 730) = 1 required; one home visit
+        follow(8, date(2025, 11, 20), True),
+        # 9: four visits but one by phone -> 3 face-to-face of 4 required; last by phone, not
+        #    controlled
+        *[follow(9, date(2025, m, 1), False, face=m != 10) for m in (1, 4, 7, 10)],
+        # a follow-up of patient 2 in the next year does not count
+        follow(2, date(2026, 1, 5), True),
+    ]
     s = store(
         enrolment=[
             enrol(1, "hypertension", date(2024, 5, 1)),
             enrol(2, "hypertension", date(2025, 1, 10)),
             enrol(3, "hypertension", date(2023, 1, 1)),
-            enrol(4, "hypertension", date(2025, 11, 1)),  # no follow-up yet
+            enrol(4, "hypertension", date(2025, 11, 1)),  # no follow-up yet: 1 required
             enrol(5, "hypertension", date(2020, 1, 1), closed=date(2024, 6, 1)),  # closed before
             enrol(6, "hypertension", date(2026, 2, 1)),  # enrolled after the period
             enrol(7, "diabetes", date(2024, 1, 1)),
+            enrol(8, "hypertension", date(2025, 10, 1)),
+            enrol(9, "hypertension", date(2024, 1, 1)),
         ],
         followup=followups,
     )
-    # managed in 2025: 1, 2, 3, 4; >= 4 follow-ups: 1 (4), 2 (5) -> 2 of 4
-    assert run(s, "hypertension_standard_management")[ALL] == (2, 4, D("0.500000"))
-    # last follow-up controlled: 1 and 3 -> 2 of 4 (4 has none: not controlled)
-    assert run(s, "hypertension_control")[ALL] == (2, 4, D("0.500000"))
+    # managed in 2025: 1, 2, 3, 4, 8, 9; standard: 1, 2, 8 -> 3 of 6
+    assert run(s, "hypertension_standard_management")[ALL] == (3, 6, D("0.500000"))
+    # last follow-up controlled: 1, 3, 8 -> 3 of 6 (4 has none: not controlled)
+    assert run(s, "hypertension_control")[ALL] == (3, 6, D("0.500000"))
     assert run(s, "diabetes_standard_management")[ALL] == (0, 1, D("0.000000"))
+
+
+def test_contract_coverage_of_everyone_and_of_key_populations_on_the_last_day() -> None:
+    def contract(cid: int, rid: int, start: date, last: date) -> dict[str, object]:
+        return {
+            "id": cid,
+            "resident_id": rid,
+            "group_id": G1,
+            "start_date": start,
+            "last_day": last,
+        }
+
+    s = store(
+        resident=[
+            resident(1, date(1950, 1, 1)),  # 75: key, signed
+            resident(2, date(1950, 1, 1)),  # 75: key, contract ended in June
+            resident(3, date(2021, 6, 1)),  # 4: key (child), not signed
+            resident(4, date(1990, 1, 1)),  # 35: enrolled hypertensive -> key, signed
+            resident(5, date(1990, 1, 1)),  # 35: not key, signed
+            resident(6, date(1990, 1, 1)),  # 35: not key, not signed
+            resident(7, date(1940, 1, 1), died=date(2025, 12, 1)),  # died: not counted
+            resident(8, date(2026, 1, 1)),  # born after the period: not counted
+        ],
+        contract=[
+            contract(1, 1, date(2025, 1, 1), date(2025, 12, 31)),
+            contract(2, 2, date(2025, 1, 1), date(2025, 6, 30)),
+            contract(3, 4, date(2024, 3, 1), date(2026, 2, 28)),
+            contract(4, 5, date(2025, 12, 31), date(2026, 12, 30)),  # signed on the last day
+            contract(5, 7, date(2025, 1, 1), date(2025, 12, 31)),
+        ],
+        enrolment=[
+            {
+                "id": 1,
+                "resident_id": 4,
+                "group_id": G1,
+                "member": TOWN,
+                "program": "hypertension",
+                "enrolled_on": date(2023, 1, 1),
+                "enrolled_ord": date(2023, 1, 1).toordinal(),
+                "closed_on": None,
+            }
+        ],
+    )
+    # alive on 31 December: 1-6; signed: 1, 4, 5
+    assert run(s, "contract_coverage")[ALL] == (3, 6, D("0.500000"))
+    # key: 1, 2, 3, 4; signed among them: 1, 4
+    assert run(s, "key_population_contract_coverage")[ALL] == (2, 4, D("0.500000"))
 
 
 def test_maternal_infant_and_under5_mortality_per_live_births() -> None:

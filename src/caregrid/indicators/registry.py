@@ -111,34 +111,46 @@ def _submitted(t: Table) -> BooleanValue:
 
 def _enrolment_facts(program: str) -> Callable[[Tables, date, date], Table]:
     """One row per enrolment of `program` under management in the period (enrolled by its
-    end, not closed before its start), with its follow-ups in the period and whether the last
-    one found the disease controlled."""
+    end, not closed before its start), with its face-to-face follow-ups (clinic or home) in
+    the period against the required number, and whether the last follow-up in the period
+    found the disease controlled.
+
+    Required face-to-face follow-ups: 4 a year (国家基本公共卫生服务规范), pro rata from the
+    later of enrolment and 1 January to the period's end, halves up, at least 1: the same
+    rule as chronic.rules.required_face_to_face, in integer arithmetic so that both engines
+    agree: floor((8 x days + year_days) / (2 x year_days))."""
 
     def build(tables: Tables, start: date, end: date) -> Table:
+        year_start = date(start.year, 1, 1)
+        year_days = (date(start.year + 1, 1, 1) - year_start).days
         e = tables["enrolment"]
         e = e.filter(
             (e.program == program)
             & (e.enrolled_on <= end)
             & (e.closed_on.isnull() | (e.closed_on >= start))
         )
+        first = ibis.greatest(e.enrolled_ord, ibis.literal(year_start.toordinal()))
+        days = end.toordinal() - first + 1
+        required = ibis.greatest((8 * days + year_days) // (2 * year_days), 1)
+        e = e.mutate(required=required.cast("int64"))
         f = tables["followup"]
         f = f.filter((f.followed_on >= start) & (f.followed_on <= end))
         counts = f.group_by(enrolment_id=f.enrolment_id).aggregate(
-            n=f.count(), last_on=f.followed_on.max()
+            face_n=f.face.sum(), last_on=f.followed_on.max()
         )
         last = f.join(
             counts,
             (f.enrolment_id == counts.enrolment_id) & (f.followed_on == counts.last_on),
         )
         last = last.group_by(enrolment_id=last.enrolment_id).aggregate(
-            last_controlled=last.controlled.max(), n=last.n.max()
+            last_controlled=last.controlled.max(), face_n=last.face_n.max()
         )
         joined = e.left_join(last, e.id == last.enrolment_id)
         return joined.select(
             group_id=joined.group_id,
             member=joined.member,
             managed=ibis.literal(1),
-            standard=ibis.ifelse(joined.n.fill_null(0) >= 4, 1, 0),
+            standard=ibis.ifelse(joined.face_n.fill_null(0) >= joined.required, 1, 0),
             controlled=joined.last_controlled.fill_null(0),
         )
 
@@ -147,6 +159,38 @@ def _enrolment_facts(program: str) -> Callable[[Tables, date, date], Table]:
 
 HYPERTENSION = _enrolment_facts("hypertension")
 DIABETES = _enrolment_facts("diabetes")
+
+
+def _coverage(tables: Tables, start: date, end: date) -> Table:
+    """Residents alive on the period's last day (by their home member's group), whether a
+    family-doctor contract covered that day, and whether they belong to a key population:
+    65 and over, under 7 (0-6 岁儿童), or under hypertension / diabetes management that day
+    (the same groups as familydoctor.measures)."""
+    r = tables["resident"]
+    r = r.filter((r.birth_date <= end) & (r.deceased_on.isnull() | (r.deceased_on > end)))
+    c = tables["contract"]
+    c = c.filter((c.start_date <= end) & (c.last_day >= end))
+    covered = c.group_by(cid=c.resident_id).aggregate(signed=c.count())
+    e = tables["enrolment"]
+    e = e.filter((e.enrolled_on <= end) & (e.closed_on.isnull() | (e.closed_on > end)))
+    chronic = e.group_by(eid=e.resident_id).aggregate(enrolled=e.count())
+    j = r.left_join(covered, r.id == covered.cid).left_join(chronic, r.id == chronic.eid)
+    elderly = _years_before(end, 65)
+    child = _years_before(end, 7)
+    key = (j.birth_date <= elderly) | (j.birth_date > child) | j.enrolled.notnull()
+    return j.select(
+        group_id=j.group_id,
+        member=j.member,
+        contracted=ibis.ifelse(j.signed.notnull(), 1, 0),
+        key=ibis.ifelse(key, 1, 0),
+    )
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
 
 
 def _deaths(tables: Tables, start: date, end: date) -> Table:
@@ -571,11 +615,12 @@ INDICATORS: tuple[Indicator, ...] = (
         unit="share",
         numerator=Measure("enrolment", None, lambda t: t.standard == 1, prepare=HYPERTENSION),
         denominator=Measure("enrolment", None, prepare=HYPERTENSION),
-        numerator_label="期内随访 ≥ 4 次的在管患者",
+        numerator_label="期内面对面随访达到要求次数的在管患者",
         denominator_label="期内在管高血压患者",
         definition=(
-            "按规范要求管理（期内面对面随访不少于 4 次）的患者 ÷ 期内在管患者；"
-            "按全年计时有意义，按月份不拆分。"
+            "按规范要求管理的患者 ÷ 期内在管患者。规范管理：面对面（门诊、入户）随访达到"
+            "要求次数，全年 4 次，年中纳入者按纳入日至期末的天数折算（四舍五入，至少 1 次），"
+            "与慢病管理模块的规则一致；电话、网络随访不计。按月份不拆分。"
         ),
         source="国家基本公共卫生服务规范（第三版）高血压患者健康管理；003 §二(四)15",
         direction="higher",
@@ -590,7 +635,7 @@ INDICATORS: tuple[Indicator, ...] = (
         unit="share",
         numerator=Measure("enrolment", None, lambda t: t.standard == 1, prepare=DIABETES),
         denominator=Measure("enrolment", None, prepare=DIABETES),
-        numerator_label="期内随访 ≥ 4 次的在管患者",
+        numerator_label="期内面对面随访达到要求次数的在管患者",
         denominator_label="期内在管糖尿病患者",
         definition="口径同高血压患者规范管理率。",
         source="国家基本公共卫生服务规范（第三版）2型糖尿病患者健康管理；003 §二(四)15",
@@ -630,6 +675,41 @@ INDICATORS: tuple[Indicator, ...] = (
         category="健康管理",
         dimensions=("group", "member"),
         target_keys=("targets.chronic_control_rate",),
+    ),
+    Indicator(
+        slug="contract_coverage",
+        title="家庭医生签约覆盖率",
+        title_en="Family-doctor contract coverage",
+        unit="share",
+        numerator=Measure("resident", None, lambda t: t.contracted == 1, prepare=_coverage),
+        denominator=Measure("resident", None, prepare=_coverage),
+        numerator_label="期末有有效签约的居民",
+        denominator_label="期末在册居民",
+        definition="统计期最后一天有有效家庭医生签约的居民 ÷ 当天在册（在世）居民；按居民签约所属机构的集团计。",
+        source="000 §三(五)1；国家家庭医生签约服务指导意见",
+        direction="higher",
+        category="健康管理",
+        dimensions=("group", "member"),
+    ),
+    Indicator(
+        slug="key_population_contract_coverage",
+        title="重点人群签约覆盖率",
+        title_en="Contract coverage of key populations",
+        unit="share",
+        numerator=Measure(
+            "resident", None, lambda t: (t.key == 1) & (t.contracted == 1), prepare=_coverage
+        ),
+        denominator=Measure("resident", None, lambda t: t.key == 1, prepare=_coverage),
+        numerator_label="期末已签约的重点人群",
+        denominator_label="期末重点人群（65 岁及以上、0-6 岁儿童、在管高血压和糖尿病患者）",
+        definition=(
+            "重点人群中期末有有效签约者的比例。重点人群与家庭医生模块一致：65 岁及以上老年人、"
+            "0-6 岁儿童、在管高血压和糖尿病患者（孕产妇、残疾人等记录中无标识，未纳入）。"
+        ),
+        source="000 §三(五)1；国家家庭医生签约服务指导意见（重点人群）",
+        direction="higher",
+        category="健康管理",
+        dimensions=("group", "member"),
     ),
     Indicator(
         slug="maternal_mortality",

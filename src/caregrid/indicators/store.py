@@ -43,7 +43,8 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import Executable
 
 from caregrid.capacity.models import Slot
-from caregrid.chronic.models import ChronicEnrolment, FollowUp
+from caregrid.chronic.models import FACE_TO_FACE_MODES, ChronicEnrolment, FollowUp
+from caregrid.familydoctor.models import Contract
 from caregrid.record.models import Diagnosis, Encounter, OrderDecision, Procedure
 from caregrid.referral.models import Referral
 from caregrid.registry.models import Institution, Resident
@@ -384,6 +385,7 @@ DECISION_SCHEMA = pa.schema(
 def _enrolment_query(after_id: int, since: datetime | None) -> Executable:
     return select(
         ChronicEnrolment.id,
+        ChronicEnrolment.resident_id,
         ChronicEnrolment.group_id,
         ChronicEnrolment.institution_id,
         ChronicEnrolment.program,
@@ -395,10 +397,12 @@ def _enrolment_query(after_id: int, since: datetime | None) -> Executable:
 def _enrolment_row(r: Any) -> Row:
     return {
         "id": r.id,
+        "resident_id": r.resident_id,
         "group_id": r.group_id,
         "member": r.institution_id,
         "program": r.program,
         "enrolled_on": r.enrolled_on,
+        "enrolled_ord": r.enrolled_on.toordinal(),
         "closed_on": r.closed_on,
     }
 
@@ -406,10 +410,12 @@ def _enrolment_row(r: Any) -> Row:
 ENROLMENT_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
+        ("resident_id", pa.int64()),
         ("group_id", pa.int64()),
         ("member", pa.int64()),
         ("program", pa.string()),
         ("enrolled_on", pa.date32()),
+        ("enrolled_ord", pa.int64()),  # day number, for the pro-rata follow-up requirement
         ("closed_on", pa.date32()),
     ]
 )
@@ -417,7 +423,13 @@ ENROLMENT_SCHEMA = pa.schema(
 
 def _followup_query(after_id: int, since: datetime | None) -> Executable:
     return (
-        select(FollowUp.id, FollowUp.enrolment_id, FollowUp.followed_on, FollowUp.controlled)
+        select(
+            FollowUp.id,
+            FollowUp.enrolment_id,
+            FollowUp.followed_on,
+            FollowUp.controlled,
+            FollowUp.mode,
+        )
         .where(FollowUp.id > after_id)
         .order_by(FollowUp.id)
     )
@@ -429,6 +441,7 @@ def _followup_row(r: Any) -> Row:
         "enrolment_id": r.enrolment_id,
         "followed_on": r.followed_on,
         "controlled": int(bool(r.controlled)),
+        "face": int(r.mode in FACE_TO_FACE_MODES),
     }
 
 
@@ -438,6 +451,40 @@ FOLLOWUP_SCHEMA = pa.schema(
         ("enrolment_id", pa.int64()),
         ("followed_on", pa.date32()),
         ("controlled", pa.int64()),
+        ("face", pa.int64()),
+    ]
+)
+
+
+def _contract_query(after_id: int, since: datetime | None) -> Executable:
+    return select(
+        Contract.id,
+        Contract.resident_id,
+        Contract.group_id,
+        Contract.start_date,
+        Contract.end_date,
+        Contract.ended_on,
+    ).order_by(Contract.id)
+
+
+def _contract_row(r: Any) -> Row:
+    return {
+        "id": r.id,
+        "resident_id": r.resident_id,
+        "group_id": r.group_id,
+        "start_date": r.start_date,
+        # the last day the contract covered: its end date, or the day before it was ended
+        "last_day": min(r.end_date, r.ended_on - timedelta(days=1)) if r.ended_on else r.end_date,
+    }
+
+
+CONTRACT_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("resident_id", pa.int64()),
+        ("group_id", pa.int64()),
+        ("start_date", pa.date32()),
+        ("last_day", pa.date32()),
     ]
 )
 
@@ -468,6 +515,7 @@ SOURCES: tuple[Source, ...] = (
         id_column=OrderDecision.id,
     ),
     Source("enrolment", ENROLMENT_SCHEMA, _enrolment_query, _enrolment_row, incremental=False),
+    Source("contract", CONTRACT_SCHEMA, _contract_query, _contract_row, incremental=False),
     Source(
         "followup",
         FOLLOWUP_SCHEMA,
