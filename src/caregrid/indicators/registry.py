@@ -685,7 +685,10 @@ INDICATORS: tuple[Indicator, ...] = (
         denominator=Measure("resident", None, prepare=_coverage),
         numerator_label="期末有有效签约的居民",
         denominator_label="期末在册居民",
-        definition="统计期最后一天有有效家庭医生签约的居民 ÷ 当天在册（在世）居民；按居民签约所属机构的集团计。",
+        definition=(
+            "统计期最后一天有有效家庭医生签约的居民 ÷ 当天在册（在世）居民；"
+            "按居民所属基层成员单位的集团计。"
+        ),
         source="000 §三(五)1；国家家庭医生签约服务指导意见",
         direction="higher",
         category="健康管理",
