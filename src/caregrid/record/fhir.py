@@ -11,7 +11,7 @@ writing in `ingest/upsert.py`."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
@@ -56,6 +56,9 @@ from caregrid.record.ingest.fhir_map import (
     MappedRecord,
     MapResult,
     map_bundle_entries,
+)
+from caregrid.record.ingest.fhir_map import (
+    REPORT_CATEGORIES as REPORT_CATEGORIES_IN,
 )
 from caregrid.record.ingest.records import PatientRef, RecordError
 from caregrid.record.ingest.upsert import ingest_batch
@@ -835,14 +838,6 @@ def _load(
     return row
 
 
-def _page(
-    db: Session, stmt: Select[Any], order: Any, page: int, count: int
-) -> tuple[list[Any], int]:
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = list(db.scalars(stmt.order_by(order).limit(count).offset((page - 1) * count)).all())
-    return rows, total
-
-
 def _diagnoses_of(db: Session, encounter_ids: list[int]) -> dict[int, list[Diagnosis]]:
     out: dict[int, list[Diagnosis]] = {i: [] for i in encounter_ids}
     if encounter_ids:
@@ -851,8 +846,29 @@ def _diagnoses_of(db: Session, encounter_ids: list[int]) -> dict[int, list[Diagn
     return out
 
 
-def _empty(request: Request, page: int, count: int) -> FhirResponse:
-    return FhirResponse(searchset(request, [], 0, page=page, count=count))
+def _search(
+    request: Request,
+    db: Session,
+    actor: Actor,
+    patient: str | None,
+    resource: str,
+    query: Callable[[int], Any],
+    order: Sequence[Any],
+    render: Callable[[list[Any]], list[dict[str, Any]]],
+    page: int,
+    count: int,
+) -> FhirResponse:
+    """One resident's resources as a searchset: the resident must be visible to the caller (the
+    access check audits the search), else the set is empty. `query(resident_id)` selects the
+    rows (ORM objects, or tuples when it selects several), `render` maps a page of them."""
+    resident_id = _resident_for(db, actor, patient, resource)
+    if resident_id is None:
+        return FhirResponse(searchset(request, [], 0, page=page, count=count))
+    stmt: Select[Any] = query(resident_id)
+    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    paged = stmt.order_by(*order).limit(count).offset((page - 1) * count)
+    rows = list(db.execute(paged).all() if len(stmt.column_descriptions) > 1 else db.scalars(paged))
+    return FhirResponse(searchset(request, render(rows), total, page=page, count=count))
 
 
 @router.get("/Encounter", response_class=FhirResponse)
@@ -866,16 +882,18 @@ def search_encounter(
     page: PageNo = 1,
 ) -> FhirResponse:
     """A resident's encounters across every member, newest first (one longitudinal record)."""
-    resident_id = _resident_for(db, actor, patient, "Encounter")
-    if resident_id is None:
-        return _empty(request, page, count)
-    stmt = select(Encounter).where(
-        Encounter.resident_id == resident_id, *_date_filter(Encounter.started_at, date)
-    )
-    rows, total = _page(db, stmt, Encounter.started_at.desc(), page, count)
-    diagnoses = _diagnoses_of(db, [e.id for e in rows])
-    resources = [encounter_to_fhir(e, diagnoses[e.id]) for e in rows]
-    return FhirResponse(searchset(request, resources, total, page=page, count=count))
+
+    def render(rows: list[Encounter]) -> list[dict[str, Any]]:
+        diagnoses = _diagnoses_of(db, [e.id for e in rows])
+        return [encounter_to_fhir(e, diagnoses[e.id]) for e in rows]
+
+    return _search(
+        request, db, actor, patient, "Encounter",
+        lambda rid: select(Encounter).where(
+            Encounter.resident_id == rid, *_date_filter(Encounter.started_at, date)
+        ),
+        [Encounter.started_at.desc()], render, page, count,
+    )  # fmt: skip
 
 
 @router.get("/Encounter/{fhir_id}", response_class=FhirResponse)
@@ -895,21 +913,23 @@ def search_condition(
     page: PageNo = 1,
 ) -> FhirResponse:
     """A resident's diagnoses (ICD-10) from every encounter."""
-    resident_id = _resident_for(db, actor, patient, "Condition")
-    if resident_id is None:
-        return _empty(request, page, count)
-    stmt = select(Diagnosis).where(Diagnosis.resident_id == resident_id)
-    if code:
-        stmt = stmt.where(Diagnosis.code == split_token(code)[1].upper())
-    rows, total = _page(db, stmt, Diagnosis.id, page, count)
-    encounters = {
-        e.id: e
-        for e in db.scalars(
-            select(Encounter).where(Encounter.id.in_({d.encounter_id for d in rows}))
-        )
-    }
-    resources = [condition_to_fhir(d, encounters[d.encounter_id]) for d in rows]
-    return FhirResponse(searchset(request, resources, total, page=page, count=count))
+
+    def query(rid: int) -> Select[Any]:
+        stmt = select(Diagnosis).where(Diagnosis.resident_id == rid)
+        return stmt.where(Diagnosis.code == split_token(code)[1].upper()) if code else stmt
+
+    def render(rows: list[Diagnosis]) -> list[dict[str, Any]]:
+        encounters = {
+            e.id: e
+            for e in db.scalars(
+                select(Encounter).where(Encounter.id.in_({d.encounter_id for d in rows}))
+            )
+        }
+        return [condition_to_fhir(d, encounters[d.encounter_id]) for d in rows]
+
+    return _search(
+        request, db, actor, patient, "Condition", query, [Diagnosis.id], render, page, count
+    )
 
 
 @router.get("/Condition/{fhir_id}", response_class=FhirResponse)
@@ -937,23 +957,22 @@ def search_observation(
     page: PageNo = 1,
 ) -> FhirResponse:
     """Lab items and vital signs of a resident, newest first (trend charts, 互认 look-ups)."""
-    resident_id = _resident_for(db, actor, patient, "Observation")
-    if resident_id is None:
-        return _empty(request, page, count)
-    stmt = select(Result).where(
-        Result.resident_id == resident_id,
-        ~_report_filter(),
-        *_date_filter(Result.observed_at, date),
-    )
-    if code:
-        codes = [split_token(c)[1] for c in code.split(",")]
-        stmt = stmt.where(Result.item_code.in_(codes))
-    if category:
-        wanted = {"laboratory": "lab", "vital-signs": "vital"}.get(split_token(category)[1])
-        stmt = stmt.where(Result.category == wanted) if wanted else stmt.where(false())
-    rows, total = _page(db, stmt, Result.observed_at.desc(), page, count)
-    resources = [observation_to_fhir(r) for r in rows]
-    return FhirResponse(searchset(request, resources, total, page=page, count=count))
+
+    def query(rid: int) -> Select[Any]:
+        stmt = select(Result).where(
+            Result.resident_id == rid, ~_report_filter(), *_date_filter(Result.observed_at, date)
+        )
+        if code:
+            stmt = stmt.where(Result.item_code.in_([split_token(c)[1] for c in code.split(",")]))
+        if category:
+            wanted = {"laboratory": "lab", "vital-signs": "vital"}.get(split_token(category)[1])
+            stmt = stmt.where(Result.category == wanted) if wanted else stmt.where(false())
+        return stmt
+
+    return _search(
+        request, db, actor, patient, "Observation", query, [Result.observed_at.desc()],
+        lambda rows: [observation_to_fhir(r) for r in rows], page, count,
+    )  # fmt: skip
 
 
 @router.get("/Observation/{fhir_id}", response_class=FhirResponse)
@@ -974,22 +993,20 @@ def search_report(
     page: PageNo = 1,
 ) -> FhirResponse:
     """Imaging, ECG, pathology and ultrasound reports (and lab panels) of a resident."""
-    resident_id = _resident_for(db, actor, patient, "DiagnosticReport")
-    if resident_id is None:
-        return _empty(request, page, count)
-    stmt = select(Result).where(
-        Result.resident_id == resident_id,
-        _report_filter(),
-        *_date_filter(Result.observed_at, date),
-    )
-    if category:
-        from caregrid.record.ingest.fhir_map import REPORT_CATEGORIES as IN_CATEGORIES
 
-        wanted = IN_CATEGORIES.get(split_token(category)[1])
-        stmt = stmt.where(Result.category == wanted) if wanted else stmt.where(false())
-    rows, total = _page(db, stmt, Result.observed_at.desc(), page, count)
-    resources = [report_to_fhir(r) for r in rows]
-    return FhirResponse(searchset(request, resources, total, page=page, count=count))
+    def query(rid: int) -> Select[Any]:
+        stmt = select(Result).where(
+            Result.resident_id == rid, _report_filter(), *_date_filter(Result.observed_at, date)
+        )
+        if category:
+            wanted = REPORT_CATEGORIES_IN.get(split_token(category)[1])
+            stmt = stmt.where(Result.category == wanted) if wanted else stmt.where(false())
+        return stmt
+
+    return _search(
+        request, db, actor, patient, "DiagnosticReport", query, [Result.observed_at.desc()],
+        lambda rows: [report_to_fhir(r) for r in rows], page, count,
+    )  # fmt: skip
 
 
 @router.get("/DiagnosticReport/{fhir_id}", response_class=FhirResponse)
@@ -1010,17 +1027,19 @@ def search_procedure(
     page: PageNo = 1,
 ) -> FhirResponse:
     """A resident's operations and procedures (ICD-9-CM-3, surgery grade), newest first."""
-    resident_id = _resident_for(db, actor, patient, "Procedure")
-    if resident_id is None:
-        return _empty(request, page, count)
-    stmt = select(Procedure).where(
-        Procedure.resident_id == resident_id, *_date_filter(Procedure.performed_at, date)
-    )
-    if code:
-        stmt = stmt.where(Procedure.code.in_([split_token(c)[1] for c in code.split(",")]))
-    rows, total = _page(db, stmt, Procedure.performed_at.desc(), page, count)
-    resources = [procedure_to_fhir(p) for p in rows]
-    return FhirResponse(searchset(request, resources, total, page=page, count=count))
+
+    def query(rid: int) -> Select[Any]:
+        stmt = select(Procedure).where(
+            Procedure.resident_id == rid, *_date_filter(Procedure.performed_at, date)
+        )
+        if code:
+            stmt = stmt.where(Procedure.code.in_([split_token(c)[1] for c in code.split(",")]))
+        return stmt
+
+    return _search(
+        request, db, actor, patient, "Procedure", query, [Procedure.performed_at.desc()],
+        lambda rows: [procedure_to_fhir(p) for p in rows], page, count,
+    )  # fmt: skip
 
 
 @router.get("/Procedure/{fhir_id}", response_class=FhirResponse)
@@ -1039,25 +1058,17 @@ def search_medication_request(
     page: PageNo = 1,
 ) -> FhirResponse:
     """A resident's prescription items (one MedicationRequest each), newest first."""
-    resident_id = _resident_for(db, actor, patient, "MedicationRequest")
-    if resident_id is None:
-        return _empty(request, page, count)
-    stmt = (
-        select(PrescriptionItem, Prescription)
+
+    return _search(
+        request, db, actor, patient, "MedicationRequest",
+        lambda rid: select(PrescriptionItem, Prescription)
         .join(Prescription, PrescriptionItem.prescription_id == Prescription.id)
         .where(
-            Prescription.resident_id == resident_id,
-            *_date_filter(Prescription.prescribed_at, date),
-        )
-    )
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = db.execute(
-        stmt.order_by(Prescription.prescribed_at.desc(), PrescriptionItem.id)
-        .limit(count)
-        .offset((page - 1) * count)
-    ).all()
-    resources = [medication_request_to_fhir(item, rx) for item, rx in rows]
-    return FhirResponse(searchset(request, resources, total, page=page, count=count))
+            Prescription.resident_id == rid, *_date_filter(Prescription.prescribed_at, date)
+        ),
+        [Prescription.prescribed_at.desc(), PrescriptionItem.id],
+        lambda rows: [medication_request_to_fhir(item, rx) for item, rx in rows], page, count,
+    )  # fmt: skip
 
 
 @router.get("/MedicationRequest/{fhir_id}", response_class=FhirResponse)
