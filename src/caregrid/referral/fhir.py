@@ -154,7 +154,8 @@ def _search(
 ) -> tuple[list[Referral], int]:
     stmt = select(Referral).order_by(Referral.id)
     if patient:
-        stmt = stmt.where(Referral.resident_id == int(reference_id(patient, "Patient") or 0))
+        wanted = reference_id(patient, "Patient")
+        stmt = stmt.where(Referral.resident_id == (int(wanted) if wanted.isdigit() else 0))
     visible = [r for r in db.scalars(stmt.limit(5000)) if service._sees(actor, r)]
     return visible[(page - 1) * count : page * count], len(visible)
 
