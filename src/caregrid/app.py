@@ -21,6 +21,7 @@ caregrid 紧密型医疗集团协同平台 API。
 
 def create_app() -> FastAPI:
     load_all()
+    from caregrid.capacity.fhir import router as capacity_fhir_router
     from caregrid.capacity.routes import router as capacity_router
     from caregrid.chronic.fhir import router as chronic_fhir_router
     from caregrid.chronic.routes import router as chronic_router
@@ -34,6 +35,7 @@ def create_app() -> FastAPI:
     from caregrid.profiles.routes import router as profiles_router
     from caregrid.record.fhir import router as record_fhir_router
     from caregrid.record.routes import router as record_router
+    from caregrid.referral.fhir import router as referral_fhir_router
     from caregrid.referral.routes import router as referral_router
     from caregrid.registry.fhir import router as registry_fhir_router
     from caregrid.registry.routes import router as registry_router
@@ -66,6 +68,8 @@ def create_app() -> FastAPI:
     app.include_router(chronic_fhir_router)
     app.include_router(record_fhir_router)
     app.include_router(familydoctor_fhir_router)
+    app.include_router(capacity_fhir_router)
+    app.include_router(referral_fhir_router)
     install_pages(app)
     app.add_middleware(
         InputGuard,

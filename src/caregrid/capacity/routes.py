@@ -20,7 +20,7 @@ from caregrid.capacity.schemas import (
     SlotsPublish,
 )
 from caregrid.core.errors import NotFound
-from caregrid.core.http import DB
+from caregrid.core.http import DB, committed_json
 from caregrid.core.ids import IdInPath, OptionalIdQuery
 from caregrid.identity.deps import CurrentActor
 
@@ -99,7 +99,8 @@ def hold_slot(slot_id: IdInPath, db: DB, actor: CurrentActor) -> HoldRead:
     """Keep the slot for you for a few minutes ($hold)."""
     slot, token = service.hold_slot(db, actor, slot_id)
     assert slot.held_until is not None
-    return HoldRead(slot_id=slot.id, hold_token=token, held_until=slot.held_until)
+    hold = HoldRead(slot_id=slot.id, hold_token=token, held_until=slot.held_until)
+    return committed_json(HoldRead, hold)  # type: ignore[return-value]
 
 
 @router.post(
@@ -107,9 +108,10 @@ def hold_slot(slot_id: IdInPath, db: DB, actor: CurrentActor) -> HoldRead:
 )
 def book_slot(slot_id: IdInPath, data: BookBody, db: DB, actor: CurrentActor) -> Any:
     """Book the slot for a resident ($book). A slot taken meanwhile is a 409."""
-    return service.book_slot(
+    appointment = service.book_slot(
         db, actor, slot_id=slot_id, resident_id=data.resident_id, hold_token=data.hold_token
     )
+    return committed_json(AppointmentRead, appointment, 201)
 
 
 @router.post(
@@ -119,7 +121,7 @@ def cancel_appointment(appointment_id: IdInPath, db: DB, actor: CurrentActor) ->
     appointment = service.get_appointment(db, appointment_id)
     if actor.role != "admin" and appointment.group_id != actor.group_id:
         raise NotFound("未找到该预约", appointment_id=appointment_id)
-    return service.cancel_appointment(db, actor, appointment_id)
+    return committed_json(AppointmentRead, service.cancel_appointment(db, actor, appointment_id))
 
 
 @router.post("/slots/release-reserved", response_model=ReleaseRead, responses=ERRORS)

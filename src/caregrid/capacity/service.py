@@ -39,10 +39,11 @@ from caregrid.capacity.models import (
     Slot,
 )
 from caregrid.core.actor import Actor
-from caregrid.core.clock import now
-from caregrid.core.errors import Forbidden, Invalid, NotFound
+from caregrid.core.clock import SHANGHAI, now
+from caregrid.core.errors import Conflict, Forbidden, Invalid, NotFound
 from caregrid.identity.access import require_resident_access
 from caregrid.profiles import service as profiles
+from caregrid.record.timeline import as_aware
 from caregrid.registry import service as registry
 
 MANAGE_ROLES = frozenset({"admin", "coordinator", "group_manager", "system"})
@@ -109,12 +110,24 @@ def create_schedule(
         raise Invalid("科室不属于该机构", field="department_id")
     if registration_fee_fen < 0:
         raise Invalid("挂号费不能为负数", field="registration_fee_fen")
+    name = name.strip()
+    if not name:
+        raise Invalid("请填写排班名称", field="name")
+    duplicate = session.scalar(
+        select(Schedule.id).where(
+            Schedule.institution_id == institution_id,
+            Schedule.department_id == department_id,
+            Schedule.name == name,
+        )
+    )
+    if duplicate is not None:
+        raise Conflict("该科室已有同名排班", field="name", schedule_id=duplicate)
     schedule = Schedule(
         group_id=inst.group_id,
         institution_id=institution_id,
         department_id=department_id,
         practitioner_id=practitioner_id,
-        name=name.strip(),
+        name=name,
         registration_fee_fen=registration_fee_fen,
     )
     session.add(schedule)
@@ -145,7 +158,7 @@ def publish_slots(
     session rather than bunched at its start."""
     schedule = get_schedule(session, schedule_id)
     _require_manager(actor, schedule.group_id)
-    times = sorted(set(starts))
+    times = sorted({t if t.tzinfo else t.replace(tzinfo=SHANGHAI) for t in starts})
     if not times:
         raise Invalid("至少需要一个号源时间", field="starts")
     if not 1 <= minutes <= 480:
@@ -207,6 +220,7 @@ def find_slots(
     """Free slots of the caller's group ($find), soonest first, each saying whether it is in
     the reserved share and whether the caller may book it."""
     at = now()
+    since, until = as_aware(since), as_aware(until)
     cp = policy(session)
     may_reserved = actor_may_use_reserved(session, actor)
     stmt = select(Slot).where(

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from caregrid.core.errors import Forbidden, Invalid
-from caregrid.core.http import DB
+from caregrid.core.http import DB, committed_json
 from caregrid.core.ids import IdInPath
 from caregrid.identity.deps import CurrentActor
 from caregrid.referral import monitoring, service
@@ -58,7 +58,7 @@ def advice(data: AdviceRequest, db: DB, actor: CurrentActor) -> AdviceRead:
 @router.post("/referrals", response_model=ReferralRead, status_code=201, responses=ERRORS)
 def create(data: ReferralCreate, db: DB, actor: CurrentActor) -> Any:
     """Create a referral; by default submitted at once, booking `slot_id` in the same step."""
-    return service.create_referral(db, actor, data)
+    return committed_json(ReferralRead, service.create_referral(db, actor, data), 201)
 
 
 @router.get("/referrals/incoming", response_model=list[ReferralRead])
@@ -90,44 +90,51 @@ def read_history(referral_id: IdInPath, db: DB, actor: CurrentActor) -> Any:
 
 @router.post("/referrals/{referral_id}/submit", response_model=ReferralRead, responses=ERRORS)
 def submit(referral_id: IdInPath, db: DB, actor: CurrentActor) -> Any:
-    return service.submit(db, actor, referral_id)
+    return committed_json(ReferralRead, service.submit(db, actor, referral_id))
 
 
 @router.post("/referrals/{referral_id}/accept", response_model=ReferralRead, responses=ERRORS)
 def accept(referral_id: IdInPath, db: DB, actor: CurrentActor, data: NoteBody | None = None) -> Any:
-    return service.accept(db, actor, referral_id, data.note if data else None)
+    return committed_json(
+        ReferralRead, service.accept(db, actor, referral_id, data.note if data else None)
+    )
 
 
 @router.post("/referrals/{referral_id}/reject", response_model=ReferralRead, responses=ERRORS)
 def reject(referral_id: IdInPath, data: RejectBody, db: DB, actor: CurrentActor) -> Any:
-    return service.reject(db, actor, referral_id, data.reason)
+    return committed_json(ReferralRead, service.reject(db, actor, referral_id, data.reason))
 
 
 @router.post("/referrals/{referral_id}/schedule", response_model=ReferralRead, responses=ERRORS)
 def schedule(referral_id: IdInPath, data: ScheduleBody, db: DB, actor: CurrentActor) -> Any:
     """Book a slot (outpatient) or queue for a bed (inpatient) for the referral."""
     if data.slot_id is not None:
-        return service.schedule_slot(
+        referral = service.schedule_slot(
             db, actor, referral_id, data.slot_id, hold_token=data.hold_token
         )
+        return committed_json(ReferralRead, referral)
     if data.bed_pool_id is not None:
-        return service.schedule_bed(db, actor, referral_id, data.bed_pool_id)
+        return committed_json(
+            ReferralRead, service.schedule_bed(db, actor, referral_id, data.bed_pool_id)
+        )
     raise Invalid("请指定号源或病区", field="slot_id")
 
 
 @router.post("/referrals/{referral_id}/arrive", response_model=ReferralRead, responses=ERRORS)
 def arrive(referral_id: IdInPath, db: DB, actor: CurrentActor) -> Any:
-    return service.arrive(db, actor, referral_id)
+    return committed_json(ReferralRead, service.arrive(db, actor, referral_id))
 
 
 @router.post("/referrals/{referral_id}/complete", response_model=ReferralRead, responses=ERRORS)
 def complete(referral_id: IdInPath, data: FeedbackBody, db: DB, actor: CurrentActor) -> Any:
-    return service.complete(db, actor, referral_id, data.feedback)
+    return committed_json(ReferralRead, service.complete(db, actor, referral_id, data.feedback))
 
 
 @router.post("/referrals/{referral_id}/cancel", response_model=ReferralRead, responses=ERRORS)
 def cancel(referral_id: IdInPath, db: DB, actor: CurrentActor, data: NoteBody | None = None) -> Any:
-    return service.cancel(db, actor, referral_id, data.note if data else None)
+    return committed_json(
+        ReferralRead, service.cancel(db, actor, referral_id, data.note if data else None)
+    )
 
 
 @router.post("/referrals/expire-overdue", responses=ERRORS)
