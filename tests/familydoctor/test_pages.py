@@ -111,3 +111,31 @@ def _prepare(web: Web) -> tuple[int, int]:
     rid = make_resident(web.db, city, name="孙秀兰")
     web.db.commit()
     return team.id, rid
+
+
+def test_contract_page_renews_and_changes_team(web: Web) -> None:
+    city: City = web.db.info["city"]
+    team_id, rid = _prepare(web)
+    other = make_team(web.db, city, code="T-TEAM2")
+    contract = fd.sign_contract(
+        web.db, SYSTEM, resident_id=rid, team_id=team_id, package_code="BASIC"
+    )
+    web.db.commit()
+    client = web.sign_in("gp_wang")
+    csrf = web.csrf(f"/familydoctor/contracts/{contract.id}")
+    renewed = client.post(f"/familydoctor/contracts/{contract.id}/renew", data={"csrf_token": csrf})
+    assert renewed.status_code == 200
+    new_id = fd.active_contract(web.db, rid).contract_id  # type: ignore[union-attr]
+    assert new_id != contract.id
+    refused = client.post(
+        f"/familydoctor/contracts/{new_id}/change-team",
+        data={"csrf_token": csrf, "team_id": other.id, "change_reason": ""},
+    )
+    assert refused.status_code == 422
+    assert 'id="change_reason-error"' in refused.text
+    moved = client.post(
+        f"/familydoctor/contracts/{new_id}/change-team",
+        data={"csrf_token": csrf, "team_id": other.id, "change_reason": "居住地变更"},
+    )
+    assert moved.status_code == 200
+    assert fd.active_contract(web.db, rid).team_id == other.id  # type: ignore[union-attr]

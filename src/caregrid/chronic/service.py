@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Subquery, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -476,6 +476,16 @@ def resident_programs(
         ).all()
         out.append((enrolment, list(followups)))
     return out
+
+
+def face_to_face_followups(on: date) -> Subquery:
+    """Face-to-face follow-ups up to `on` as a subquery (resident_id, followed_on), for other
+    domains to count against their own periods (a contract's fulfilment) in one query."""
+    return (
+        select(FollowUp.resident_id, FollowUp.followed_on)
+        .where(FollowUp.mode.in_(FACE_TO_FACE_MODES), FollowUp.followed_on <= on)
+        .subquery()
+    )
 
 
 def followups_by_resident_date(

@@ -30,7 +30,7 @@ from caregrid.core.actor import Actor
 from caregrid.core.errors import Forbidden, NotFound
 from caregrid.familydoctor import rules
 from caregrid.familydoctor.models import Contract, Team
-from caregrid.familydoctor.service import fulfilment, team_members
+from caregrid.familydoctor.service import fulfilment_where, team_members
 from caregrid.profiles.schemas import PolicyProfile
 from caregrid.registry.models import Institution, Resident
 
@@ -184,7 +184,9 @@ def group_measures(session: Session, *, group_id: int, on: date) -> GroupMeasure
             b.controlled += st.controlled
             b.lost += st.lost
     # --- fulfilment and satisfaction per team ---
-    statuses = fulfilment(session, contracts, on=on)
+    statuses = fulfilment_where(
+        session, [Contract.group_id == group_id, Contract.status == "active"], on=on
+    )
     for c in contracts:
         tm = per_team.get(c.team_id)
         if tm is None:
@@ -399,10 +401,10 @@ class DueOverview:
     next_due: dict[int, date] = field(default_factory=dict)  # contract id -> next due service
 
 
-def due_overview(session: Session, *, on: date, chunk: int = 5000) -> DueOverview:
+def due_overview(session: Session, *, on: date) -> DueOverview:
     """The work ahead of every team at once: chronic control status and next follow-up from
     the rules (`chronic.service.program_statuses`) and each contract's next due package
-    service (`familydoctor.service.fulfilment`), in chunks of contracts."""
+    service (`familydoctor.service.fulfilment_where`), each in a few set-based queries."""
     out = DueOverview(on=on)
     for st in chronic.program_statuses(session, on=on):
         out.managed += 1
@@ -411,37 +413,18 @@ def due_overview(session: Session, *, on: date, chunk: int = 5000) -> DueOvervie
         out.controlled += st.controlled
         out.uncontrolled += not st.controlled and not st.lost and st.last_followup is not None
         out.followup_overdue += st.next_due < on
-    last_id = 0
     soon = on + timedelta(days=14)
-    while True:
-        contracts = (
-            session.connection()
-            .execute(
-                select(
-                    Contract.id,
-                    Contract.resident_id,
-                    Contract.package_id,
-                    Contract.start_date,
-                    Contract.end_date,
-                )
-                .where(Contract.status == "active", Contract.id > last_id)
-                .order_by(Contract.id)
-                .limit(chunk)
-            )
-            .all()
-        )
-        if not contracts:
-            break
-        last_id = contracts[-1].id
-        for contract_id, statuses in fulfilment(session, contracts, on=on).items():
-            out.contracts += 1
-            dues = [s.next_due for s in statuses if s.next_due is not None]
-            if not dues:
-                continue
-            first = min(dues)
-            out.next_due[contract_id] = first
-            if first < on:
-                out.contracts_overdue += 1
-            elif first <= soon:
-                out.contracts_due_within_14_days += 1
+    for contract_id, statuses in fulfilment_where(
+        session, [Contract.status == "active"], on=on
+    ).items():
+        out.contracts += 1
+        dues = [s.next_due for s in statuses if s.next_due is not None]
+        if not dues:
+            continue
+        first = min(dues)
+        out.next_due[contract_id] = first
+        if first < on:
+            out.contracts_overdue += 1
+        elif first <= soon:
+            out.contracts_due_within_14_days += 1
     return out

@@ -214,6 +214,9 @@ def _contract_page(
             "program_labels": chronic_rules.PROGRAM_LABELS,
             "status_labels": STATUS_LABELS,
             "risk_labels": RISK_LABELS,
+            "other_teams": [
+                t for t in fd.list_teams(db, group_id=team.group_id) if t.id != team.id
+            ],
             "errors": errors or {},
             "message": message,
             "today": today(),
@@ -247,6 +250,48 @@ def terminate_submit(
             status_code=exc.status_code,
         )  # fmt: skip
     return RedirectResponse(f"/familydoctor/contracts/{contract_id}", status_code=303)
+
+
+@router.post("/familydoctor/contracts/{contract_id}/renew", response_class=HTMLResponse)
+def renew_submit(
+    request: Request, contract_id: int, db: DB, actor: PageActor, csrf_token: Csrf = ""
+) -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        new = fd.renew_contract(db, actor, contract_id)
+    except DomainError as exc:
+        db.rollback()
+        errors, message = _errors(exc)
+        return _contract_page(
+            request, db, actor, contract_id, errors=errors, message=message,
+            status_code=exc.status_code,
+        )  # fmt: skip
+    return RedirectResponse(f"/familydoctor/contracts/{new.id}", status_code=303)
+
+
+@router.post("/familydoctor/contracts/{contract_id}/change-team", response_class=HTMLResponse)
+def change_team_submit(
+    request: Request,
+    contract_id: int,
+    db: DB,
+    actor: PageActor,
+    csrf_token: Csrf = "",
+    team_id: Annotated[int, Form(ge=1, le=2**31 - 1)] = 1,
+    change_reason: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        new = fd.change_team(db, actor, contract_id, team_id=team_id, reason=change_reason)
+    except DomainError as exc:
+        db.rollback()
+        errors, message = _errors(exc)
+        if "reason" in errors:
+            errors = {"change_reason": errors["reason"]}
+        return _contract_page(
+            request, db, actor, contract_id, errors=errors, message=message,
+            status_code=exc.status_code,
+        )  # fmt: skip
+    return RedirectResponse(f"/familydoctor/contracts/{new.id}", status_code=303)
 
 
 @router.post("/chronic/enrol", response_class=HTMLResponse)
