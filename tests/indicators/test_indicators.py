@@ -279,6 +279,32 @@ def test_reserved_slot_share_and_use() -> None:
     assert run(s, "reserved_slot_use")[ALL] == (1, 3, D("0.333333"))
 
 
+def test_reserved_bed_share_is_a_snapshot_and_bed_use_counts_admissions_in_the_period() -> None:
+    beds = [
+        {"id": i, "group_id": G1, "member": LEAD, "reserved": int(i <= 3)} for i in range(1, 13)
+    ]
+
+    def stay(sid: int, on: date, reserved: bool) -> dict[str, object]:
+        return {"id": sid, "group_id": G1, "member": LEAD, "day": on, "reserved": int(reserved)}
+
+    s = store(
+        bed=beds,
+        bed_stay=[
+            stay(1, date(2025, 3, 1), True),
+            stay(2, date(2025, 3, 2), False),
+            stay(3, date(2025, 3, 3), False),
+            stay(4, date(2025, 3, 4), False),
+            stay(5, date(2024, 12, 31), True),  # previous year
+        ],
+    )
+    # 3 of 12 beds reserved = 25 % (Zhongwei: at least 1/4), whatever the period
+    assert run(s, "reserved_bed_share")[ALL] == (3, 12, D("0.250000"))
+    assert run(s, "reserved_bed_share", period=(date(2020, 1, 1), date(2020, 1, 31)))[ALL][2] == D(
+        "0.250000"
+    )
+    assert run(s, "reserved_bed_use")[ALL] == (1, 4, D("0.250000"))
+
+
 def test_chronic_standard_management_and_control_follow_the_public_health_standard() -> None:
     def enrol(eid: int, program: str, on: date, closed: date | None = None) -> dict[str, object]:
         return {

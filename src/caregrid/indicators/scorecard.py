@@ -59,7 +59,13 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "运营管理一体化": ("out_of_catalogue_share",),
     "财务一体化管理": ("out_of_catalogue_share",),
     "信息互联互通": ("recognition_used", "recognition_rate"),
-    "优质医疗资源下沉": ("reserved_slot_share", "reserved_slot_use", "primary_visit_share"),
+    "优质医疗资源下沉": (
+        "reserved_slot_share",
+        "reserved_slot_use",
+        "reserved_bed_share",
+        "reserved_bed_use",
+        "primary_visit_share",
+    ),
     "医疗资源共享": ("recognition_used", "recognition_rate", "recognition_avoided_cost"),
     "医疗服务一体化管理": (
         "lead_cmi",

@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import Executable
 
-from caregrid.capacity.models import Slot
+from caregrid.capacity.models import Bed, BedPool, BedStay, Slot
 from caregrid.chronic.models import FACE_TO_FACE_MODES, ChronicEnrolment, FollowUp
 from caregrid.familydoctor.models import Contract
 from caregrid.record.models import Diagnosis, Encounter, OrderDecision, Procedure
@@ -488,6 +488,65 @@ CONTRACT_SCHEMA = pa.schema(
     ]
 )
 
+
+def _bed_query(after_id: int, since: datetime | None) -> Executable:
+    return (
+        select(Bed.id, BedPool.group_id, BedPool.institution_id, Bed.pool)
+        .join(BedPool, BedPool.id == Bed.bed_pool_id)
+        .order_by(Bed.id)
+    )
+
+
+def _bed_row(r: Any) -> Row:
+    return {
+        "id": r.id,
+        "group_id": r.group_id,
+        "member": r.institution_id,
+        "reserved": int(r.pool == "reserved"),
+    }
+
+
+BED_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("group_id", pa.int64()),
+        ("member", pa.int64()),
+        ("reserved", pa.int64()),
+    ]
+)
+
+
+def _stay_query(after_id: int, since: datetime | None) -> Executable:
+    return (
+        select(
+            BedStay.id, BedStay.group_id, BedPool.institution_id, BedStay.pool, BedStay.admitted_at
+        )
+        .join(Bed, Bed.id == BedStay.bed_id)
+        .join(BedPool, BedPool.id == Bed.bed_pool_id)
+        .order_by(BedStay.id)
+    )
+
+
+def _stay_row(r: Any) -> Row:
+    return {
+        "id": r.id,
+        "group_id": r.group_id,
+        "member": r.institution_id,
+        "day": local_day(r.admitted_at),
+        "reserved": int(r.pool == "reserved"),
+    }
+
+
+STAY_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("group_id", pa.int64()),
+        ("member", pa.int64()),
+        ("day", pa.date32()),
+        ("reserved", pa.int64()),
+    ]
+)
+
 SOURCES: tuple[Source, ...] = (
     Source(
         "encounter",
@@ -507,6 +566,8 @@ SOURCES: tuple[Source, ...] = (
     ),
     Source("referral", REFERRAL_SCHEMA, _referral_query, _referral_row, incremental=False),
     Source("slot", SLOT_SCHEMA, _slot_query, _slot_row, incremental=False),
+    Source("bed", BED_SCHEMA, _bed_query, _bed_row, incremental=False),
+    Source("bed_stay", STAY_SCHEMA, _stay_query, _stay_row, incremental=False),
     Source(
         "decision",
         DECISION_SCHEMA,
