@@ -42,6 +42,8 @@ class DuckDBBackend:
 
     def __init__(self, store: AnalyticsStore, threads: int | None = None) -> None:
         self.con: Any = ibis.duckdb.connect(threads=threads) if threads else ibis.duckdb.connect()
+        # One DuckDB connection serves every request of the process: one query at a time.
+        self._lock = threading.Lock()
         self._tables: Tables = {}
         for source in SOURCES:
             arrow = store.table(source.name)
@@ -52,7 +54,8 @@ class DuckDBBackend:
         return self._tables
 
     def run(self, expr: Table) -> pa.Table:
-        return self.con.to_pyarrow(expr)
+        with self._lock:
+            return self.con.to_pyarrow(expr)
 
 
 _spark_lock = threading.Lock()
