@@ -14,6 +14,12 @@ Each timing is the median of --repeat runs after one warm-up. The 1M figure prin
 end is a linear extrapolation from this run (rows scale with residents), not a measurement.
 
     .venv/bin/python benchmarks/bench_indicators.py --residents 100000 --db /tmp/bench100k.db
+
+Figures (2026-11-23, 2 shared cores, load 5-7, Zhongwei demo, 100,000 residents, 675,321
+encounters): first sync 27.3 s, incremental sync 1.3 s; 33 indicators by group, member and
+month 0.85 s; headline three: Ibis 142 ms, hand-written SQL 103 ms (1.38x), pandas 835 ms
+(Ibis 5.9x faster). Linear extrapolation to 1M residents (~6.75M encounters, not measured):
+first sync ~270 s (once; later syncs read only new and changed rows), full set ~8.5 s.
 """
 
 from __future__ import annotations
