@@ -23,6 +23,9 @@ D = Decimal
         ("3", "<", "3", "close"),  # 婴儿死亡率 < 3 ‰: equal is not below
         ("2.99", "<", "3", "met"),
         ("1.01", ">", "1", "met"),
+        ("0.2019", "==", "0.2", "met"),  # 001 §三(二) 20 % of slots: within 1 %
+        ("0.195", "==", "0.2", "close"),
+        ("0.25", "==", "0.2", "missed"),
         (None, ">=", "0.65", None),  # no value (zero denominator)
     ],
 )

@@ -169,3 +169,12 @@ def test_periods_and_their_previous_periods() -> None:
     for bad in ("25", "2025-13", "2025Q5", "2025-1"):
         with pytest.raises(Invalid):
             parse_period(bad)
+
+
+@pytest.mark.parametrize("profile_id", ["lincang", "linyi", "zhongwei", "yunnan_county",
+                                        "national_city"])  # fmt: skip
+def test_every_profile_reports_with_its_targets(db: Session, city: City, profile_id: str) -> None:
+    profile = load_profile(profile_id)
+    report = build_report(db, city.users["viewer_wu"], period="2025", profile=profile,
+                          store=_fresh(db))  # fmt: skip
+    assert len(report.summaries) > 20

@@ -1,7 +1,8 @@
 """Target status and trend: pure rules, no database.
 
 Status of a value against a numeric target (the profile parameter's ``comparator``):
-- **met** (达标): the comparison holds (``>=``, ``>``, ``<=``, ``<``).
+- **met** (达标): the comparison holds (``>=``, ``>``, ``<=``, ``<``; ``==`` within 1 % of
+  the target, e.g. Linyi's 20 % reserved share: 19.8 %-20.2 %).
 - **close** (接近): it does not hold, but the value is within `CLOSE_MARGIN` (5 %) of the
   target, relative to the target (e.g. target ≥ 65 %: 61.75 % and up is close).
 - **missed** (未达标): otherwise.
@@ -33,6 +34,9 @@ def compare(value: Decimal, comparator: str, target: Decimal) -> bool:
         return value <= target
     if comparator == "<":
         return value < target
+    if comparator == "==":
+        # an exact share (Linyi's 20 % of slots and beds): within 1 % of the target
+        return abs(value - target) <= FLAT_MARGIN * abs(target)
     raise ValueError(f"unknown comparator {comparator!r}")
 
 

@@ -20,6 +20,7 @@ from caregrid.web.auth import PageActor
 from caregrid.web.pages import page
 
 router = APIRouter(include_in_schema=False)
+COMPARED = ("primary_tcm_share", "out_of_catalogue_share", "up_referrals")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -98,7 +99,7 @@ def cockpit(
     """Every target of the active profile with value, status and movement, by category;
     monthly trends of the targeted indicators."""
     chosen = period or _default_period()
-    report = build_report(db, actor, period=chosen, by="month", group_id=group_id)
+    report = build_report(db, actor, period=chosen, by="month,member", group_id=group_id)
     categories = []
     for category in CATEGORIES:
         tiles = [_tile(s) for s in report.summaries if s.indicator.category == category]
@@ -108,6 +109,14 @@ def cockpit(
         s.indicator.slug
         for s in report.summaries
         if s.target is not None and "month" in s.indicator.dimensions
+    ]
+    # Member comparison: the member-level indicators with a target first, then a few others.
+    by_member = [s for s in report.summaries if "member" in s.indicator.dimensions]
+    by_member.sort(key=lambda s: (s.target is None, s.indicator.slug not in COMPARED))
+    comparisons = [
+        chart
+        for chart in (_members(report, s.indicator.slug) for s in by_member[:4])
+        if len(chart["rows"]) > 1
     ]
     counts = {
         key: sum(1 for s in report.summaries if s.target and s.status == key)
@@ -125,6 +134,7 @@ def cockpit(
             "group_id": group_id,
             "categories": categories,
             "counts": counts,
+            "comparisons": comparisons,
             "trends": [
                 t
                 for t in (_trend(report, slug) for slug in targeted)
