@@ -21,12 +21,16 @@ caregrid 紧密型医疗集团协同平台 API。
 
 def create_app() -> FastAPI:
     load_all()
+    from caregrid.capacity.fhir import router as capacity_fhir_router
+    from caregrid.capacity.routes import router as capacity_router
     from caregrid.identity.deps import current_actor
     from caregrid.identity.routes import router as auth_router
     from caregrid.profiles.routes import active_router
     from caregrid.profiles.routes import router as profiles_router
     from caregrid.record.fhir import router as record_fhir_router
     from caregrid.record.routes import router as record_router
+    from caregrid.referral.fhir import router as referral_fhir_router
+    from caregrid.referral.routes import router as referral_router
     from caregrid.registry.fhir import router as registry_fhir_router
     from caregrid.registry.routes import router as registry_router
     from caregrid.web.pages import install as install_pages
@@ -45,10 +49,14 @@ def create_app() -> FastAPI:
     app.include_router(auth_router)
     app.include_router(registry_router)
     app.include_router(record_router)
+    app.include_router(capacity_router)
+    app.include_router(referral_router)
     app.include_router(profiles_router, dependencies=[Depends(current_actor)])
     app.include_router(active_router, dependencies=[Depends(current_actor)])
     app.include_router(registry_fhir_router)
     app.include_router(record_fhir_router)
+    app.include_router(capacity_fhir_router)
+    app.include_router(referral_fhir_router)
     install_pages(app)
     app.add_middleware(
         InputGuard,

@@ -11,11 +11,19 @@ MODEL_MODULES = (
     "caregrid.audit.models",
     "caregrid.profiles.models",
     "caregrid.record.models",
+    "caregrid.chronic.models",
+    "caregrid.familydoctor.models",
+    "caregrid.capacity.models",
+    "caregrid.referral.models",
 )
 
 SERVICE_MODULES = (
     "caregrid.registry.service",
     "caregrid.record.service",
+    "caregrid.chronic.service",
+    "caregrid.familydoctor.service",
+    "caregrid.capacity.service",
+    "caregrid.referral.service",
 )
 
 

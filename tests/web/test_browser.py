@@ -364,10 +364,10 @@ def test_coming_capabilities_and_missing_pages(page: Any) -> None:
     from playwright.sync_api import expect
 
     log_in(page, "coordinator1")
-    page.get_by_role("link", name=re.compile("双向转诊")).click()
-    expect(page.locator("h1")).to_contain_text("双向转诊")
+    page.get_by_role("link", name=re.compile("资源共享中心")).click()
+    expect(page.locator("h1")).to_contain_text("资源共享中心")
     expect(page.locator("h1")).to_contain_text("建设中")
-    shot(page, "15-coming-referral")
+    shot(page, "15-coming-centres")
     response = page.goto("/no-such-page")
     assert response is not None and response.status == 404
     expect(page.locator("h1")).to_have_text("页面不存在")
@@ -424,3 +424,118 @@ def test_gp_sees_the_record_and_reuses_a_recent_result_from_the_lead_hospital(
         assert decision is not None
         assert (decision.decision, decision.item_code) == ("used_existing", "CBC")
         assert decision.avoided_cost_fen > 0
+
+
+def test_the_referral_loop_up_with_a_reserved_slot_and_back_down_to_the_team(
+    page: Any, live_server: LiveServer
+) -> None:
+    """The whole loop (issue 5): the GP refers a contracted resident up and books a slot of
+    the share reserved for primary care in the same step; the specialist accepts, registers
+    the arrival (no second registration), sends the findings back and refers the patient down
+    with a care plan; the resident's family-doctor team gets the follow-up task."""
+    from playwright.sync_api import expect
+
+    from caregrid.core.actor import Actor
+    from caregrid.familydoctor import service as fd
+    from caregrid.familydoctor.models import TeamTask
+    from caregrid.profiles.service import active_profile
+    from caregrid.registry.models import Group, Resident
+
+    gp = _user(live_server, "gp1")
+    specialist = _user(live_server, "specialist1")
+    with _session(live_server) as s:
+        rid = s.scalar(
+            select(Resident.id)
+            .where(
+                Resident.home_institution_id == gp.institution_id, Resident.deceased_on.is_(None)
+            )
+            .order_by(Resident.id.desc())
+            .limit(1)
+        )
+        assert rid is not None
+        lead = s.scalar(select(Group.lead_institution_id).where(Group.id == gp.group_id))
+        assert lead == specialist.institution_id
+        existing = fd.active_contract(s, rid)  # a demo with contracts may have signed one
+        if existing is not None:
+            team_id = existing.team_id
+        else:
+            fd.install_packages(s, active_profile(s))
+            team = fd.create_team(
+                s,
+                Actor.system(),
+                code="BROWSER-TEAM",
+                name="浏览器测试家庭医生团队",
+                base_institution_id=gp.institution_id,
+                members=[fd.MemberInput(gp.practitioner_id, "gp", gp.institution_id, leader=True)],
+            )
+            fd.sign_contract(
+                s, Actor.system(), resident_id=rid, team_id=team.id, package_code="BASIC"
+            )
+            s.commit()
+            team_id = team.id
+
+    log_in(page, "gp1")
+    page.get_by_role("link", name="双向转诊").click()
+    page.get_by_role("link", name="发起上转").click()
+    page.get_by_label("居民编号").fill(str(rid))
+    page.locator("#pick-to").select_option(str(lead))
+    page.get_by_role("button", name="载入档案与号源").click()
+    expect(page.locator("#patient")).to_be_visible()
+    expect(page.locator("#advice")).to_be_visible()
+    page.get_by_label("诊断编码（ICD-10）").fill("I21.0")
+    page.get_by_label("诊断名称").fill("急性前壁心肌梗死")
+    page.get_by_label("病情摘要").fill("胸痛 3 小时，心电图 V1-V4 ST 段抬高")
+    reserved = page.locator(".slot-option.reserved input").first
+    reserved.check()
+    shot(page, "20-referral-form")
+    page.get_by_role("button", name="提交转诊并预约").click()
+    expect(page.locator("#status")).to_have_text("待接收")
+    expect(page.locator("#appointment")).to_contain_text("基层预留号")
+    expect(page.locator("h1")).to_contain_text("优先")  # contracted resident (001 §三(三)1)
+    referral_url = page.url
+    shot(page, "21-referral-submitted")
+
+    page.context.clear_cookies()
+    log_in(page, "specialist1")
+    page.goto("/referrals")
+    referral_id = referral_url.rsplit("/", 1)[1]
+    page.locator("#incoming").get_by_role("link", name=f"#{referral_id}").click()
+    page.get_by_role("button", name="接收").click()
+    expect(page.locator("#status")).to_have_text("已预约")
+    page.get_by_role("button", name="登记到诊").click()
+    expect(page.locator("#status")).to_have_text("已到诊")
+    page.get_by_label("诊疗结果反馈（回传转出医生）").fill("急诊 PCI 术后，前降支植入支架 1 枚")
+    page.get_by_role("button", name="提交反馈并完成").click()
+    expect(page.locator("#status")).to_have_text("已完成")
+    shot(page, "22-referral-completed")
+    page.get_by_role("link", name="下转回基层").click()
+    page.get_by_label("下转类别").select_option("postoperative_recovery")
+    page.get_by_label("康复/治疗方案").fill("双抗 12 个月，2 周内随访血压心率")
+    page.get_by_role("button", name="提交下转").click()
+    expect(page.locator("#status")).to_have_text("待接收")
+    expect(page.locator("h1")).to_contain_text("转诊单")
+    shot(page, "23-down-referral")
+
+    with _session(live_server) as s:
+        task = s.scalar(
+            select(TeamTask).where(TeamTask.team_id == team_id, TeamTask.resident_id == rid)
+        )
+        assert task is not None and task.kind == "下转随访" and "双抗" in task.detail
+
+    page.context.clear_cookies()
+    log_in(page, "gp1")
+    page.goto(referral_url)
+    expect(page.locator("#feedback")).to_contain_text("支架")
+
+
+def test_coordinator_board_draws_the_referral_charts(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, "coordinator1")
+    page.goto("/referrals/board")
+    expect(page.locator("#chart-trend svg").first).to_be_visible()
+    expect(page.locator("#chart-reserved svg").first).to_be_visible()
+    shot(page, "24-referral-board")
+    page.get_by_role("link", name="号源与床位").click()
+    expect(page.locator("#calendar")).to_be_visible()
+    shot(page, "25-capacity-calendar")

@@ -180,6 +180,8 @@ def test_navigation_lists_live_and_coming_capabilities(web: Web, city) -> None:
         ("机构目录", "/institutions"),
         ("居民检索", "/residents"),
         ("政策方案", "/profile"),
+        ("双向转诊", "/referrals"),
+        ("号源与床位", "/capacity"),
     ]:
         assert f'href="{href}"' in html and title in html
     for item in COMING_NAV:
@@ -195,8 +197,8 @@ def test_every_coming_capability_explains_itself(web: Web, city, item) -> None:
     assert item.summary[:20] in response.text
 
 
-def test_the_coming_capacity_page_quotes_the_profile_reserve(web: Web, city) -> None:
-    html = web.sign_in("gp_wang").get("/coming/capacity").text
+def test_the_capacity_page_quotes_the_profile_reserve(web: Web, city) -> None:
+    html = web.sign_in("gp_wang").get("/capacity").text
     assert "20%" in html and "001 §三(三)1" in html
 
 

@@ -79,7 +79,17 @@ def _sqlite_begin(connection: Any) -> None:
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if is_sqlite(url):
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        # One writer at a time (BEGIN IMMEDIATE): under concurrent load the waiting requests
+        # each hold a pooled connection while SQLite's busy handler backs off, so the pool is
+        # sized for the server's worker threads rather than the default 5 + 10.
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False},
+            pool_size=20,
+            max_overflow=40,
+            pool_timeout=60,
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine

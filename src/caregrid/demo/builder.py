@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
 
+from caregrid.capacity import demo as capacity_demo
 from caregrid.core.clock import today
 from caregrid.core.db import bulk_load_session
 from caregrid.core.migrate import upgrade
@@ -21,7 +24,9 @@ from caregrid.demo.accounts import DemoAccount, create_demo_accounts
 from caregrid.profiles.service import set_active_profile
 from caregrid.record import demo as record_demo
 from caregrid.record import recognition
+from caregrid.referral import demo as referral_demo
 from caregrid.registry import demo as registry_demo
+from caregrid.registry.models import Institution, Resident
 from caregrid.registry.service import install_default_catalogs
 
 
@@ -39,6 +44,8 @@ class DemoReport:
     password: str = ""
     password_generated: bool = False
     activity: record_demo.ActivityReport | None = None
+    capacity: capacity_demo.CapacityReport | None = None
+    referrals: referral_demo.ReferralReport | None = None
 
 
 class StepProgress:
@@ -71,6 +78,25 @@ def has_data(engine: Engine) -> bool:
             return bool(conn.execute(text("SELECT 1 FROM institution LIMIT 1")).first())
         except Exception:
             return False
+
+
+def _residents_by_group(
+    session: Session,
+) -> tuple[dict[int, Sequence[int]], dict[int, Sequence[int]]]:
+    """Residents kept by each group's primary members, and those members (for bookings)."""
+    rows = session.execute(
+        select(Resident.id, Institution.id, Institution.group_id)
+        .join(Institution, Institution.id == Resident.home_institution_id)
+        .where(Institution.level.in_(("primary", "village")), Institution.group_id.is_not(None))
+        .order_by(Resident.id)
+    ).all()
+    residents: dict[int, list[int]] = {}
+    primary: dict[int, set[int]] = {}
+    for rid, inst, group in rows:
+        assert group is not None
+        residents.setdefault(group, []).append(rid)
+        primary.setdefault(group, set()).add(inst)
+    return dict(residents), {g: sorted(p) for g, p in primary.items()}
 
 
 def build_demo(
@@ -129,6 +155,21 @@ def build_demo(
             # the last complete year, so nothing is dated after today
             report.activity = record_demo.generate_activity(
                 session, rng, structure, year=reference_date.year - 1, progress=progress.advance
+            )
+            progress.done()
+
+            progress.start("生成号源、床位与一年的双向转诊")
+            residents_by_group, primary_by_group = _residents_by_group(session)
+            report.capacity = capacity_demo.build_capacity(
+                session,
+                rng,
+                structure,
+                reference_date=reference_date,
+                residents_by_group=residents_by_group,
+                primary_by_group=primary_by_group,
+            )
+            report.referrals = referral_demo.generate_referrals(
+                session, rng, year=reference_date.year - 1
             )
             progress.done()
 

@@ -93,7 +93,7 @@ import traceback
 from bisect import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Index, select
@@ -1331,3 +1331,60 @@ def generate_activity(
 
 
 __all__ = ["ActivityReport", "LeadFigures", "generate_activity", "load_structure_from_db"]
+
+
+@dataclass(frozen=True)
+class ReferralCandidate:
+    """A demo encounter at a secondary or tertiary member of the resident's group, with the
+    resident's home (primary) institution: the visit a referral leads to or follows."""
+
+    encounter_id: int
+    resident_id: int
+    institution_id: int
+    group_id: int | None
+    department_id: int | None
+    encounter_class: str
+    started_at: Any
+    ended_at: Any
+    home_institution_id: int
+    diagnosis_code: str | None
+    diagnosis_name: str | None
+
+
+def referral_candidates(session: Session, *, year: int) -> list[ReferralCandidate]:
+    """Encounters of `year` at secondary/tertiary members of the resident's own group, of
+    residents kept by a primary member, oldest first (for the referral demo step)."""
+    from caregrid.registry.models import Resident
+
+    home = Institution.__table__.alias("home")
+    site = Institution.__table__.alias("site")
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    rows = session.execute(
+        select(
+            Encounter.id,
+            Encounter.resident_id,
+            Encounter.institution_id,
+            Encounter.group_id,
+            Encounter.department_id,
+            Encounter.encounter_class,
+            Encounter.started_at,
+            Encounter.ended_at,
+            Resident.home_institution_id,
+            Diagnosis.code,
+            Diagnosis.name,
+        )
+        .join(Resident, Resident.id == Encounter.resident_id)
+        .join(site, site.c.id == Encounter.institution_id)
+        .join(home, home.c.id == Resident.home_institution_id)
+        .outerjoin(Diagnosis, (Diagnosis.encounter_id == Encounter.id) & (Diagnosis.rank == 1))
+        .where(
+            Encounter.started_at >= start,
+            Encounter.started_at < end,
+            site.c.level.in_(("tertiary", "secondary")),
+            home.c.level == "primary",
+            home.c.group_id == Encounter.group_id,
+        )
+        .order_by(Encounter.started_at, Encounter.id)
+    ).all()
+    return [ReferralCandidate(*row) for row in rows]  # type: ignore[arg-type]

@@ -3,16 +3,17 @@ full record (diagnoses, results, prescriptions, ingestion) on this table."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
 from caregrid.core.actor import Actor
 from caregrid.core.errors import Invalid
 from caregrid.identity.access import relationship_provider
-from caregrid.record.models import ENCOUNTER_CLASSES, Encounter
+from caregrid.record.models import ENCOUNTER_CLASSES, Diagnosis, Encounter
 from caregrid.registry import service as registry
 
 
@@ -73,3 +74,28 @@ def _encounter_at_own_institution(session: Session, actor: Actor, resident_id: i
         )
         is not None
     )
+
+
+def diagnoses_matching(
+    session: Session, prefixes: Sequence[str], *, resident_ids: Sequence[int] | None = None
+) -> list[tuple[int, str, datetime, int | None, int | None]]:
+    """Diagnoses whose ICD-10 code starts with one of `prefixes`, as (resident id, code,
+    encounter start, institution id, group id), oldest first. For the chronic registries
+    (I10-I15, E11), which read the shared record only through this function."""
+    if not prefixes:
+        return []
+    stmt = (
+        select(
+            Diagnosis.resident_id,
+            Diagnosis.code,
+            Encounter.started_at,
+            Encounter.institution_id,
+            Encounter.group_id,
+        )
+        .join(Encounter, Encounter.id == Diagnosis.encounter_id)
+        .where(or_(*(Diagnosis.code.startswith(p, autoescape=True) for p in prefixes)))
+        .order_by(Encounter.started_at, Diagnosis.id)
+    )
+    if resident_ids is not None:
+        stmt = stmt.where(Diagnosis.resident_id.in_(list(resident_ids)))
+    return [(r, c, s, i, g) for r, c, s, i, g in session.execute(stmt)]

@@ -536,6 +536,19 @@ def search_accessible_residents(
     return visible
 
 
+def resident_names(session: Session, resident_ids: Iterable[int]) -> dict[int, str]:
+    """id -> name for lists that other domains show to people already allowed to see them
+    (a team's worklist of its own contracted residents)."""
+    ids = list(set(resident_ids))
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 5000):
+        rows = session.execute(
+            select(Resident.id, Resident.name).where(Resident.id.in_(ids[start : start + 5000]))
+        )
+        out.update({rid: name for rid, name in rows})
+    return out
+
+
 def require_resident_exists(session: Session, resident_id: int) -> Resident:
     """The resident row without an access check: for services that check access themselves."""
     resident = session.get(Resident, resident_id)
@@ -820,3 +833,9 @@ def catalog_covers(
         for e in catalog_entries(session, level=level, group_id=group_id)
         if icd10.parse_range(e.code_range).contains(code)
     ]
+
+
+def resident_names_of(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    """Names of the given residents, for worklists of records the caller may already see
+    (no ID numbers)."""
+    return _by_id(session, Resident.id, Resident.name, ids)

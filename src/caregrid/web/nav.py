@@ -21,31 +21,13 @@ LIVE_NAV = (
     NavItem("groups", "医疗集团", "/groups", True),
     NavItem("institutions", "机构目录", "/institutions", True),
     NavItem("residents", "居民检索", "/residents", True),
+    NavItem("referral", "双向转诊", "/referrals", True),
+    NavItem("capacity", "号源与床位", "/capacity", True),
     NavItem("profile", "政策方案", "/profile", True),
 )
 
 # Capabilities still being built (DESIGN §3); each links to a page that says what it will do.
 COMING_NAV = (
-    NavItem(
-        "referral",
-        "双向转诊",
-        "/coming/referral",
-        False,
-        "基层医生用一张转诊单把患者上转到牵头医院或二级医院，专科医生接收或退回，并把急性病恢复期、"
-        "术后恢复期、危重症稳定期的患者连同康复方案下转回基层。系统依据各级诊疗病种目录提示该上转"
-        "还是下转，按状态机跟踪回执、到诊与结果反馈的闭环和时限，签约居民转诊享受优先就诊、优先检查、"
-        "优先住院，集团内一次挂号、不重复挂号，住院起付线跨转诊连续计算。",
-        ("referral",),
-    ),
-    NavItem(
-        "capacity",
-        "号源与床位",
-        "/coming/capacity",
-        False,
-        "汇集牵头医院的门诊号源和住院床位，按政策方案预留给基层和家庭医生团队的比例（下沉比例）"
-        "单独成池；预留而未用的号源在就诊前一日自动释放；任何负载下同一号源、同一床位都不会被重复预约。",
-        ("capacity",),
-    ),
     NavItem(
         "record",
         "共享健康档案",

@@ -927,6 +927,9 @@ def coming_page(request: Request, slug: str, db: DB, actor: PageActor) -> HTMLRe
 
 def install(app: FastAPI) -> None:
     """Mount the static files and the pages, and render errors of page routes as HTML."""
+    from caregrid.web.referral_pages import router as referral_router
+
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(referral_router)
     app.include_router(router)
     install_error_pages(app)
