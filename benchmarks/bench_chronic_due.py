@@ -79,6 +79,8 @@ def main() -> None:
               f"{report.family_doctor}")  # fmt: skip
     with engine.connect() as conn:
         residents = conn.execute(text("SELECT COUNT(*) FROM resident")).scalar_one()
+    if not residents:
+        sys.exit(f"no residents in {engine.url}: build a demo first (omit --database)")
 
     service_times, sql_times = [], []
     overview = None
