@@ -357,10 +357,6 @@ class ProgramStatus:
     face_to_face_in_year: int
 
 
-def is_overdue(status: ProgramStatus, on: date) -> bool:
-    return status.next_due < on
-
-
 def program_statuses(
     session: Session,
     *,
