@@ -23,6 +23,10 @@ def create_app() -> FastAPI:
     load_all()
     from caregrid.capacity.fhir import router as capacity_fhir_router
     from caregrid.capacity.routes import router as capacity_router
+    from caregrid.chronic.fhir import router as chronic_fhir_router
+    from caregrid.chronic.routes import router as chronic_router
+    from caregrid.familydoctor.fhir import router as familydoctor_fhir_router
+    from caregrid.familydoctor.routes import router as familydoctor_router
     from caregrid.identity.deps import current_actor
     from caregrid.identity.routes import router as auth_router
     from caregrid.profiles.routes import active_router
@@ -49,12 +53,17 @@ def create_app() -> FastAPI:
     app.include_router(auth_router)
     app.include_router(registry_router)
     app.include_router(record_router)
+    app.include_router(familydoctor_router)
+    app.include_router(chronic_router)
     app.include_router(capacity_router)
     app.include_router(referral_router)
     app.include_router(profiles_router, dependencies=[Depends(current_actor)])
     app.include_router(active_router, dependencies=[Depends(current_actor)])
     app.include_router(registry_fhir_router)
+    # before the record's Observation/{id}: follow-up vitals have ids "fu-<id>-bp|glu"
+    app.include_router(chronic_fhir_router)
     app.include_router(record_fhir_router)
+    app.include_router(familydoctor_fhir_router)
     app.include_router(capacity_fhir_router)
     app.include_router(referral_fhir_router)
     install_pages(app)

@@ -114,6 +114,11 @@ def test_required_face_to_face_follow_ups(clause: str, enrolled: date, required:
     ), clause
 
 
+def test_required_face_to_face_before_the_year_is_over_is_pro_rata() -> None:
+    # By 1 June (152 days of 365): 1.67 visits, rounded to 2.
+    assert rules.required_face_to_face(date(2020, 1, 1), date(2026, 1, 1), date(2026, 6, 1)) == 2
+
+
 def test_standard_management_needs_the_required_count() -> None:
     assert rules.is_standard_managed(4, 4)
     assert not rules.is_standard_managed(3, 4)

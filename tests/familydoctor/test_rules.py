@@ -80,7 +80,7 @@ def test_contract_end_handles_29_february() -> None:
 
 def test_four_follow_ups_fall_due_each_quarter_of_the_contract_year() -> None:
     dates = rules.due_dates(date(2026, 1, 1), date(2027, 1, 1), 4)
-    assert dates == [date(2026, 4, 2), date(2026, 7, 2), date(2026, 10, 1), date(2026, 12, 31)]
+    assert dates == (date(2026, 4, 2), date(2026, 7, 2), date(2026, 10, 1), date(2026, 12, 31))
 
 
 def test_service_status_counts_due_and_finds_the_next_one() -> None:

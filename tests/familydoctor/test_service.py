@@ -3,6 +3,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -210,8 +211,10 @@ def test_measures_count_coverage_management_and_control(db: Session, city: City)
         db, SYSTEM, resident_id=signed, program="hypertension", enrolled_on=date(2026, 1, 2)
     )
     fd.sign_contract(db, SYSTEM, resident_id=signed, team_id=team.id, package_code="CHRONIC")
+    gp_member = fd.team_members(db, team.id)[0].practitioner_id
+    doctor = replace(city.users["gp_wang"], practitioner_id=gp_member)
     chronic.record_followup(
-        db, SYSTEM, enrolment_id=e.id, followed_on=date(2026, 5, 20), sbp=130, dbp=82
+        db, doctor, enrolment_id=e.id, followed_on=date(2026, 5, 20), sbp=130, dbp=82
     )
     m = measures.group_measures(db, group_id=city.group_id, on=date(2026, 6, 1))
     assert (m.coverage.residents, m.coverage.contracted) == (2, 1)
@@ -221,4 +224,37 @@ def test_measures_count_coverage_management_and_control(db: Session, city: City)
     assert m.hypertension.standard == 0  # 1 face-to-face follow-up of the 2 due by June
     assert m.teams[0].hypertension.managed == 1
     assert m.monthly["2026-05"] == (1, 1, 0)
+    assert m.by_member == {gp_member: (1, 1)}
     assert unsigned
+
+
+def test_set_based_fulfilment_agrees_with_the_per_contract_one(db: Session, city: City) -> None:
+    team = make_team(db, city)
+    with frozen_clock(datetime(2026, 1, 5, 2, tzinfo=UTC)):
+        ids = []
+        for n in range(3):
+            rid = make_resident(db, city, birth=date(1950, 2, 1 + n))
+            e = chronic.enrol(
+                db, SYSTEM, resident_id=rid, program="diabetes", enrolled_on=date(2025, 6, 1)
+            )
+            contract = fd.sign_contract(
+                db, SYSTEM, resident_id=rid, team_id=team.id, package_code="CHRONIC"
+            )
+            ids.append(contract.id)
+            for month in range(2, 2 + 2 * n):
+                with frozen_clock(datetime(2026, month, 3, 2, tzinfo=UTC)):
+                    chronic.record_followup(
+                        db, SYSTEM, enrolment_id=e.id, followed_on=date(2026, month, 3),
+                        sbp=128, dbp=80, fasting_glucose=6.1,
+                    )  # fmt: skip
+    fd.record_service_delivery(
+        db, SYSTEM, ids[0], service_code="health_check", delivered_on=date(2026, 5, 1)
+    )
+    on = date(2026, 6, 1)
+    contracts = db.scalars(select(Contract).where(Contract.id.in_(ids))).all()
+    per_contract = fd.fulfilment(db, contracts, on=on)
+    set_based = fd.fulfilment_where(db, [Contract.id.in_(ids)], on=on)
+    assert set_based == per_contract
+    delivered = {cid: {s.code: s.delivered for s in st} for cid, st in set_based.items()}
+    assert [delivered[i]["chronic_followup"] for i in ids] == [0, 2, 4]
+    assert delivered[ids[0]]["health_check"] == 1

@@ -224,16 +224,17 @@ def is_lost(last_followup: date | None, enrolled_on: date, *, on: date) -> bool:
     return (on - since).days > LOST_AFTER_DAYS
 
 
-def required_face_to_face(enrolled_on: date, year_start: date, year_end: date) -> int:
-    """Face-to-face follow-ups the standard requires in [year_start, year_end] (inclusive): 4 for
-    a whole year, pro rata (to the nearest whole visit, halves up, at least 1) for a patient
-    enrolled during the year. The standard states the yearly count only; pro rata is our choice."""
+def required_face_to_face(enrolled_on: date, year_start: date, until: date) -> int:
+    """Face-to-face follow-ups the standard requires from `year_start` (1 January) to `until`
+    (inclusive): 4 for a whole year, pro rata for part of a year, whether the year is not over
+    yet or the patient was enrolled during it (to the nearest whole visit, halves up, at least
+    1). The standard states the yearly count only; pro rata is our choice."""
     start = max(enrolled_on, year_start)
-    if start > year_end:
+    if start > until:
         return 0
-    days = (year_end - start).days + 1
-    total = (year_end - year_start).days + 1
-    return max(1, math.floor(FACE_TO_FACE_PER_YEAR * days / total + 0.5))
+    days = (until - start).days + 1
+    year_days = (date(year_start.year + 1, 1, 1) - date(year_start.year, 1, 1)).days
+    return max(1, math.floor(FACE_TO_FACE_PER_YEAR * days / year_days + 0.5))
 
 
 def is_standard_managed(face_to_face: int, required: int) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Subquery, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -357,10 +357,6 @@ class ProgramStatus:
     face_to_face_in_year: int
 
 
-def is_overdue(status: ProgramStatus, on: date) -> bool:
-    return status.next_due < on
-
-
 def program_statuses(
     session: Session,
     *,
@@ -370,52 +366,80 @@ def program_statuses(
     group_id: int | None = None,
     year_start: date | None = None,
 ) -> list[ProgramStatus]:
-    """The status on `on` of every active enrolment (optionally restricted), in two queries.
-    A patient never followed up is due on the enrolment day. Control comes from the latest
-    follow-up on or before `on`; a lost patient counts as not controlled (国家基本公共卫生服务规范
-    考核指标: 若失访则判断为未达标)."""
-    stmt = select(
-        ChronicEnrolment.id,
-        ChronicEnrolment.resident_id,
-        ChronicEnrolment.program,
-        ChronicEnrolment.institution_id,
-        ChronicEnrolment.enrolled_on,
-    ).where(ChronicEnrolment.status == "active", ChronicEnrolment.enrolled_on <= on)
+    """The status on `on` of every active enrolment (optionally restricted): the latest
+    follow-up per enrolment (a window function) and the face-to-face count of the year are
+    computed in the database. A patient never followed up is due on the enrolment day.
+    Control comes from the latest follow-up on or before `on`; a lost patient counts as not
+    controlled (国家基本公共卫生服务规范 考核指标: 若失访则判断为未达标)."""
+    conditions: list[ColumnElement[bool]] = [
+        ChronicEnrolment.status == "active",
+        ChronicEnrolment.enrolled_on <= on,
+    ]
     if resident_ids is not None:
-        stmt = stmt.where(ChronicEnrolment.resident_id.in_(list(resident_ids)))
+        conditions.append(ChronicEnrolment.resident_id.in_(list(resident_ids)))
     if institution_ids is not None:
-        stmt = stmt.where(ChronicEnrolment.institution_id.in_(list(institution_ids)))
+        conditions.append(ChronicEnrolment.institution_id.in_(list(institution_ids)))
     if group_id is not None:
-        stmt = stmt.where(ChronicEnrolment.group_id == group_id)
-    enrolments = session.execute(stmt).all()
-    if not enrolments:
-        return []
+        conditions.append(ChronicEnrolment.group_id == group_id)
+    restricted = len(conditions) > 2
     start = year_start or date(on.year, 1, 1)
-    latest: dict[int, tuple[date, bool, str, date]] = {}
-    f2f: dict[int, int] = {}
-    fstmt = (
-        select(
-            FollowUp.enrolment_id,
-            FollowUp.followed_on,
-            FollowUp.controlled,
-            FollowUp.action,
-            FollowUp.next_due,
-            FollowUp.mode,
+    latest_q = select(
+        FollowUp.enrolment_id,
+        FollowUp.followed_on,
+        FollowUp.controlled,
+        FollowUp.action,
+        FollowUp.next_due,
+        func.row_number()
+        .over(
+            partition_by=FollowUp.enrolment_id,
+            order_by=(FollowUp.followed_on.desc(), FollowUp.id.desc()),
         )
-        .join(ChronicEnrolment, ChronicEnrolment.id == FollowUp.enrolment_id)
-        .where(ChronicEnrolment.status == "active", FollowUp.followed_on <= on)
-        .order_by(FollowUp.enrolment_id, FollowUp.followed_on, FollowUp.id)
+        .label("rn"),
+    ).where(FollowUp.followed_on <= on)
+    count_q = (
+        select(FollowUp.enrolment_id, func.count().label("n"))
+        .where(
+            FollowUp.followed_on >= start,
+            FollowUp.followed_on <= on,
+            FollowUp.mode.in_(FACE_TO_FACE_MODES),
+        )
+        .group_by(FollowUp.enrolment_id)
     )
-    if resident_ids is not None or institution_ids is not None or group_id is not None:
-        fstmt = fstmt.where(FollowUp.enrolment_id.in_([e.id for e in enrolments]))
-    for eid, followed_on, controlled, action, next_due, mode in session.execute(fstmt):
-        latest[eid] = (followed_on, controlled, action, next_due)
-        if followed_on >= start and mode in FACE_TO_FACE_MODES:
-            f2f[eid] = f2f.get(eid, 0) + 1
+    if restricted:
+        wanted = select(ChronicEnrolment.id).where(*conditions)
+        latest_q = latest_q.where(FollowUp.enrolment_id.in_(wanted))
+        count_q = count_q.where(FollowUp.enrolment_id.in_(wanted))
+    # Three set-based queries merged in Python: joining the windowed subquery back to the
+    # enrolments makes SQLite's planner loop over it once per enrolment.
+    conn = session.connection()
+    latest_sq = latest_q.subquery()
+    latest = {
+        eid: (followed_on, controlled, action, next_due)
+        for eid, followed_on, controlled, action, next_due in conn.execute(
+            select(
+                latest_sq.c.enrolment_id,
+                latest_sq.c.followed_on,
+                latest_sq.c.controlled,
+                latest_sq.c.action,
+                latest_sq.c.next_due,
+            ).where(latest_sq.c.rn == 1)
+        ).all()
+    }
+    counts: dict[int, int] = {eid: n for eid, n in conn.execute(count_q).all()}
+    rows = conn.execute(
+        select(
+            ChronicEnrolment.id,
+            ChronicEnrolment.resident_id,
+            ChronicEnrolment.program,
+            ChronicEnrolment.institution_id,
+            ChronicEnrolment.enrolled_on,
+        )
+        .where(*conditions)
+        .order_by(ChronicEnrolment.id)
+    ).all()
     out: list[ProgramStatus] = []
-    for eid, rid, program, inst, enrolled_on in enrolments:
-        last = latest.get(eid)
-        last_on = last[0] if last else None
+    for eid, rid, program, inst, enrolled_on in rows:
+        last_on, controlled, action, next_due = latest.get(eid, (None, False, None, None))
         lost = rules.is_lost(last_on, enrolled_on, on=on)
         out.append(
             ProgramStatus(
@@ -425,11 +449,11 @@ def program_statuses(
                 institution_id=inst,
                 enrolled_on=enrolled_on,
                 last_followup=last_on,
-                controlled=bool(last and last[1]) and not lost,
-                last_action=last[2] if last else None,
-                next_due=last[3] if last else enrolled_on,
+                controlled=bool(controlled) and not lost,
+                last_action=action,
+                next_due=next_due or enrolled_on,
                 lost=lost,
-                face_to_face_in_year=f2f.get(eid, 0),
+                face_to_face_in_year=counts.get(eid, 0),
             )
         )
     return out
@@ -457,6 +481,16 @@ def resident_programs(
     return out
 
 
+def face_to_face_followups(on: date) -> Subquery:
+    """Face-to-face follow-ups up to `on` as a subquery (resident_id, followed_on), for other
+    domains to count against their own periods (a contract's fulfilment) in one query."""
+    return (
+        select(FollowUp.resident_id, FollowUp.followed_on)
+        .where(FollowUp.mode.in_(FACE_TO_FACE_MODES), FollowUp.followed_on <= on)
+        .subquery()
+    )
+
+
 def followups_by_resident_date(
     session: Session, resident_ids: Sequence[int], *, since: date, until: date
 ) -> dict[int, list[date]]:
@@ -465,7 +499,7 @@ def followups_by_resident_date(
     out: dict[int, list[date]] = {}
     ids = list(resident_ids)
     for start in range(0, len(ids), 5000):
-        rows = session.execute(
+        rows = session.connection().execute(
             select(FollowUp.resident_id, FollowUp.followed_on).where(
                 FollowUp.resident_id.in_(ids[start : start + 5000]),
                 FollowUp.followed_on >= since,
@@ -473,6 +507,6 @@ def followups_by_resident_date(
                 FollowUp.mode.in_(FACE_TO_FACE_MODES),
             )
         )
-        for rid, on in rows:
+        for rid, on in rows.all():
             out.setdefault(rid, []).append(on)
     return out

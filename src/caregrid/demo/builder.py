@@ -21,6 +21,7 @@ from caregrid.core.clock import today
 from caregrid.core.db import bulk_load_session
 from caregrid.core.migrate import upgrade
 from caregrid.demo.accounts import DemoAccount, create_demo_accounts
+from caregrid.familydoctor import demo as familydoctor_demo
 from caregrid.profiles.service import set_active_profile
 from caregrid.record import demo as record_demo
 from caregrid.record import recognition
@@ -44,6 +45,7 @@ class DemoReport:
     password: str = ""
     password_generated: bool = False
     activity: record_demo.ActivityReport | None = None
+    family_doctor: familydoctor_demo.FamilyDoctorReport | None = None
     capacity: capacity_demo.CapacityReport | None = None
     referrals: referral_demo.ReferralReport | None = None
 
@@ -155,6 +157,12 @@ def build_demo(
             # the last complete year, so nothing is dated after today
             report.activity = record_demo.generate_activity(
                 session, rng, structure, year=reference_date.year - 1, progress=progress.advance
+            )
+            progress.done()
+
+            progress.start("生成家庭医生签约与慢病随访")
+            report.family_doctor = familydoctor_demo.generate(
+                session, rng, profile, reference_date=reference_date
             )
             progress.done()
 

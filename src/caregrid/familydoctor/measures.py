@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -26,9 +26,11 @@ from sqlalchemy.orm import Session
 from caregrid.chronic import rules as chronic_rules
 from caregrid.chronic import service as chronic
 from caregrid.chronic.models import FollowUp
+from caregrid.core.actor import Actor
+from caregrid.core.errors import Forbidden, NotFound
 from caregrid.familydoctor import rules
 from caregrid.familydoctor.models import Contract, Team
-from caregrid.familydoctor.service import fulfilment, team_members
+from caregrid.familydoctor.service import fulfilment_where, team_members
 from caregrid.profiles.schemas import PolicyProfile
 from caregrid.registry.models import Institution, Resident
 
@@ -131,12 +133,26 @@ class GroupMeasures:
     by_institution: dict[int, dict[str, ProgramCounts]]
     # month "YYYY-MM" -> (follow-ups, controlled follow-ups, contracts signed)
     monthly: dict[str, tuple[int, int, int]]
+    # practitioner id -> (follow-ups recorded in the year, of which controlled)
+    by_member: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def fulfilment(self) -> Decimal | None:
         return rules.share(
             sum(t.services_done for t in self.teams), sum(t.services_due for t in self.teams)
         )
+
+
+MEASURE_ROLES = frozenset({"admin", "group_manager", "commission_viewer", "insurance_officer"})
+
+
+def require_measure_access(actor: Actor, group_id: int) -> None:
+    """Aggregates are for managers, the commission and the insurance bureau; a group manager
+    sees only their own group."""
+    if actor.role not in MEASURE_ROLES and actor.role != "system":
+        raise Forbidden("当前角色无权查看签约与慢病管理统计", role=actor.role)
+    if actor.role == "group_manager" and actor.group_id != group_id:
+        raise NotFound("未找到该医疗集团", group_id=group_id)
 
 
 def group_measures(session: Session, *, group_id: int, on: date) -> GroupMeasures:
@@ -168,7 +184,9 @@ def group_measures(session: Session, *, group_id: int, on: date) -> GroupMeasure
             b.controlled += st.controlled
             b.lost += st.lost
     # --- fulfilment and satisfaction per team ---
-    statuses = fulfilment(session, contracts, on=on)
+    statuses = fulfilment_where(
+        session, [Contract.group_id == group_id, Contract.status == "active"], on=on
+    )
     for c in contracts:
         tm = per_team.get(c.team_id)
         if tm is None:
@@ -208,8 +226,9 @@ def group_measures(session: Session, *, group_id: int, on: date) -> GroupMeasure
             cov.chronic_contracted += signed
     # --- monthly series ---
     monthly: dict[str, list[int]] = {}
-    for followed_on, controlled in session.execute(
-        select(FollowUp.followed_on, FollowUp.controlled).where(
+    by_member: dict[int, list[int]] = {}
+    for followed_on, controlled, practitioner_id in session.execute(
+        select(FollowUp.followed_on, FollowUp.controlled, FollowUp.practitioner_id).where(
             FollowUp.group_id == group_id,
             FollowUp.followed_on >= year_start,
             FollowUp.followed_on <= on,
@@ -218,6 +237,10 @@ def group_measures(session: Session, *, group_id: int, on: date) -> GroupMeasure
         bucket = monthly.setdefault(followed_on.isoformat()[:7], [0, 0, 0])
         bucket[0] += 1
         bucket[1] += bool(controlled)
+        if practitioner_id is not None:
+            member = by_member.setdefault(practitioner_id, [0, 0])
+            member[0] += 1
+            member[1] += bool(controlled)
     for c in contracts:
         if year_start <= c.start_date <= on:
             monthly.setdefault(c.start_date.isoformat()[:7], [0, 0, 0])[2] += 1
@@ -231,6 +254,7 @@ def group_measures(session: Session, *, group_id: int, on: date) -> GroupMeasure
         teams=list(per_team.values()),
         by_institution=dict(by_inst),
         monthly={k: (v[0], v[1], v[2]) for k, v in sorted(monthly.items())},
+        by_member={k: (v[0], v[1]) for k, v in by_member.items()},
     )
 
 
@@ -355,3 +379,52 @@ def settle_fees(
             )
         )
     return Settlement(group_id, year, prepaid_share, sum(pools.values()), tuple(out))
+
+
+# --- what is due, for everyone ---------------------------------------------------------------
+
+
+@dataclass
+class DueOverview:
+    """Every enrolment's control status and every contract's next due service on a day."""
+
+    on: date
+    managed: int = 0
+    controlled: int = 0
+    uncontrolled: int = 0
+    lost: int = 0
+    never_followed: int = 0
+    followup_overdue: int = 0
+    contracts: int = 0
+    contracts_overdue: int = 0
+    contracts_due_within_14_days: int = 0
+    next_due: dict[int, date] = field(default_factory=dict)  # contract id -> next due service
+
+
+def due_overview(session: Session, *, on: date) -> DueOverview:
+    """The work ahead of every team at once: chronic control status and next follow-up from
+    the rules (`chronic.service.program_statuses`) and each contract's next due package
+    service (`familydoctor.service.fulfilment_where`), each in a few set-based queries."""
+    out = DueOverview(on=on)
+    for st in chronic.program_statuses(session, on=on):
+        out.managed += 1
+        out.lost += st.lost
+        out.never_followed += st.last_followup is None
+        out.controlled += st.controlled
+        out.uncontrolled += not st.controlled and not st.lost and st.last_followup is not None
+        out.followup_overdue += st.next_due < on
+    soon = on + timedelta(days=14)
+    for contract_id, statuses in fulfilment_where(
+        session, [Contract.status == "active"], on=on
+    ).items():
+        out.contracts += 1
+        dues = [s.next_due for s in statuses if s.next_due is not None]
+        if not dues:
+            continue
+        first = min(dues)
+        out.next_due[contract_id] = first
+        if first < on:
+            out.contracts_overdue += 1
+        elif first <= soon:
+            out.contracts_due_within_14_days += 1
+    return out

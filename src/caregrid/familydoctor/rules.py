@@ -9,10 +9,12 @@ performance, tilted to teams with good fulfilment and outcomes)."""
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 from typing import TypeVar
 
 from caregrid.core.errors import Invalid
@@ -193,12 +195,14 @@ def contract_end(start: date, years: int) -> date:
         return start.replace(year=start.year + years, day=28)
 
 
-def due_dates(start: date, end: date, times_per_year: int) -> list[date]:
+@lru_cache(maxsize=8192)
+def due_dates(start: date, end: date, times_per_year: int) -> tuple[date, ...]:
     """When each delivery of a service falls due: the end of each of `times` equal intervals
-    of the contract year (4 a year → after ~91, 182, 273, 364 days), repeated each year."""
+    of the contract year (4 a year → after ~91, 182, 273, 364 days), repeated each year.
+    Cached: contracts share start dates."""
     out: list[date] = []
     if times_per_year <= 0:
-        return out
+        return ()
     year_start = start
     while year_start < end:
         next_year = contract_end(year_start, 1)
@@ -206,7 +210,7 @@ def due_dates(start: date, end: date, times_per_year: int) -> list[date]:
         for k in range(1, times_per_year + 1):
             out.append(year_start + timedelta(days=math.ceil(k * length / times_per_year) - 1))
         year_start = next_year
-    return out
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -229,7 +233,7 @@ def service_status(
     spec: ServiceSpec, *, start: date, end: date, delivered: int, on: date
 ) -> ServiceStatus:
     dates = due_dates(start, end, spec.times_per_year)
-    due = sum(1 for d in dates if d <= on)
+    due = bisect_right(dates, on)
     next_due = dates[delivered] if delivered < len(dates) else None
     return ServiceStatus(spec.code, spec.name, due, delivered, next_due)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -568,6 +569,17 @@ def _contracted_team(session: Session, actor: Actor, resident_id: int) -> bool:
     return session.scalar(stmt.where(or_(*conditions)).limit(1)) is not None
 
 
+def team_contract_residents(session: Session, team_id: int) -> list[int]:
+    """Residents with an active contract with the team (for the team's own lists)."""
+    return list(
+        session.scalars(
+            select(Contract.resident_id).where(
+                Contract.team_id == team_id, Contract.status == "active"
+            )
+        )
+    )
+
+
 # --- services delivered, fulfilment ----------------------------------------------------------
 
 
@@ -601,8 +613,23 @@ def record_service_delivery(
     return delivery
 
 
+class ContractLike(Protocol):
+    """What fulfilment needs of a contract: a `Contract` or a Core row of these columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def resident_id(self) -> int: ...
+    @property
+    def package_id(self) -> int: ...
+    @property
+    def start_date(self) -> date: ...
+    @property
+    def end_date(self) -> date: ...
+
+
 def fulfilment(
-    session: Session, contracts: Sequence[Contract], *, on: date
+    session: Session, contracts: Sequence[ContractLike], *, on: date
 ) -> dict[int, list[rules.ServiceStatus]]:
     """Services due vs delivered on `on` for each contract, in a few queries."""
     if not contracts:
@@ -617,7 +644,7 @@ def fulfilment(
         )
     ids = [c.id for c in contracts]
     delivered: dict[tuple[int, str], int] = {}
-    for cid, code, count in session.execute(
+    for cid, code, count in session.connection().execute(
         select(ServiceDelivery.contract_id, ServiceDelivery.service_code, func.count())
         .where(ServiceDelivery.contract_id.in_(ids), ServiceDelivery.delivered_on <= on)
         .group_by(ServiceDelivery.contract_id, ServiceDelivery.service_code)
@@ -635,6 +662,30 @@ def fulfilment(
         for c in needs_followups:
             dates = per_resident.get(c.resident_id, [])
             followups[c.id] = sum(1 for d in dates if c.start_date <= d < c.end_date)
+    return _statuses(contracts, specs, delivered, followups, on)
+
+
+def _package_specs(session: Session) -> dict[int, list[rules.ServiceSpec]]:
+    specs: dict[int, list[rules.ServiceSpec]] = {}
+    for package_id, code, name, times in session.connection().execute(
+        select(
+            PackageService.package_id,
+            PackageService.service_code,
+            PackageService.name,
+            PackageService.times_per_year,
+        ).order_by(PackageService.id)
+    ):
+        specs.setdefault(package_id, []).append(rules.ServiceSpec(code, name, times))
+    return specs
+
+
+def _statuses(
+    contracts: Sequence[ContractLike],
+    specs: dict[int, list[rules.ServiceSpec]],
+    delivered: dict[tuple[int, str], int],
+    followups: dict[int, int],
+    on: date,
+) -> dict[int, list[rules.ServiceStatus]]:
     out: dict[int, list[rules.ServiceStatus]] = {}
     for c in contracts:
         out[c.id] = [
@@ -650,6 +701,52 @@ def fulfilment(
             for spec in specs.get(c.package_id, [])
         ]
     return out
+
+
+def fulfilment_where(
+    session: Session, conditions: Sequence[ColumnElement[bool]], *, on: date
+) -> dict[int, list[rules.ServiceStatus]]:
+    """Fulfilment of every contract matching `conditions` (e.g. all active ones of a group) in
+    four queries, with no id lists: deliveries and face-to-face follow-ups within each
+    contract's period are counted in the database."""
+    conn = session.connection()
+    contracts = conn.execute(
+        select(
+            Contract.id,
+            Contract.resident_id,
+            Contract.package_id,
+            Contract.start_date,
+            Contract.end_date,
+        ).where(*conditions)
+    ).all()
+    if not contracts:
+        return {}
+    scope = select(Contract.id).where(*conditions)
+    delivered: dict[tuple[int, str], int] = {}
+    for cid, code, count in conn.execute(
+        select(ServiceDelivery.contract_id, ServiceDelivery.service_code, func.count())
+        .where(ServiceDelivery.contract_id.in_(scope), ServiceDelivery.delivered_on <= on)
+        .group_by(ServiceDelivery.contract_id, ServiceDelivery.service_code)
+    ):
+        delivered[(cid, code)] = count
+    seen = chronic.face_to_face_followups(on)
+    followups: dict[int, int] = {
+        cid: count
+        for cid, count in conn.execute(
+            select(Contract.id, func.count())
+            .join(
+                seen,
+                and_(
+                    seen.c.resident_id == Contract.resident_id,
+                    seen.c.followed_on >= Contract.start_date,
+                    seen.c.followed_on < Contract.end_date,
+                ),
+            )
+            .where(*conditions)
+            .group_by(Contract.id)
+        )
+    }
+    return _statuses(contracts, _package_specs(session), delivered, followups, on)
 
 
 # --- team tasks and worklist -----------------------------------------------------------------
@@ -683,6 +780,26 @@ def add_team_task(
     session.add(task)
     session.flush()
     return task.id
+
+
+def get_contract_of_resident_in_team(
+    session: Session, actor: Actor, team_id: int, resident_id: int
+) -> Contract:
+    """The resident's active contract with this team (for tasks a team adds by hand); access
+    checked and audited."""
+    require_resident_access(
+        session, actor, resident_id, action="read", resource="Contract", detail={"team_id": team_id}
+    )
+    contract = session.scalar(
+        select(Contract).where(
+            Contract.resident_id == resident_id,
+            Contract.team_id == team_id,
+            Contract.status == "active",
+        )
+    )
+    if contract is None:
+        raise ContractNotFound("该居民未与本团队签约", field="resident_id")
+    return contract
 
 
 def complete_task(session: Session, actor: Actor, task_id: int) -> TeamTask:

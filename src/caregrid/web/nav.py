@@ -21,6 +21,8 @@ LIVE_NAV = (
     NavItem("groups", "医疗集团", "/groups", True),
     NavItem("institutions", "机构目录", "/institutions", True),
     NavItem("residents", "居民检索", "/residents", True),
+    NavItem("familydoctor", "家庭医生签约", "/familydoctor", True),
+    NavItem("chronic", "慢病管理", "/chronic", True),
     NavItem("referral", "双向转诊", "/referrals", True),
     NavItem("capacity", "号源与床位", "/capacity", True),
     NavItem("profile", "政策方案", "/profile", True),
@@ -46,24 +48,6 @@ COMING_NAV = (
         "检验、影像、心电、病理、超声和消毒供应等资源共享中心为全体成员单位服务：成员单位开单、"
         "中心工作列表接收（乡检查、县诊断），报告回传开单机构，并监测报告周转时间；成员单位之间可发起远程会诊。",
         ("centres",),
-    ),
-    NavItem(
-        "familydoctor",
-        "家庭医生签约",
-        "/coming/familydoctor",
-        False,
-        "管理由全科医生和专科医生组成的家庭医生团队，面向普通人群、慢病患者、妇女、儿童、老年人、"
-        "残疾人和计划生育特殊家庭的签约服务包，以及居民的签约与履约情况。",
-        ("family_doctor",),
-    ),
-    NavItem(
-        "chronic",
-        "慢病管理",
-        "/coming/chronic",
-        False,
-        "按国家基本公共卫生服务规范管理高血压和糖尿病患者：登记、随访、控制情况评估，"
-        "支持最长 12 周的长处方，统计规范管理率和控制率。",
-        ("chronic",),
     ),
     NavItem(
         "pharmacy",

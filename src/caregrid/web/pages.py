@@ -24,6 +24,7 @@ from caregrid.core.actor import Actor
 from caregrid.core.errors import DomainError, NotFound
 from caregrid.core.http import DB
 from caregrid.core.pagination import PageParams
+from caregrid.familydoctor import service as familydoctor
 from caregrid.identity import service as identity
 from caregrid.identity.access import CLINICAL_ROLES, INDEX_SEARCH_ROLES, care_basis
 from caregrid.identity.errors import SessionExpired
@@ -678,6 +679,8 @@ def resident_page(
             ),
             "entries": entries,
             "log_pager": log_pager,
+            # The resident is already loaded through the access check above.
+            "contract": familydoctor.active_contract(db, resident_id),
         },
     )
 
@@ -927,9 +930,11 @@ def coming_page(request: Request, slug: str, db: DB, actor: PageActor) -> HTMLRe
 
 def install(app: FastAPI) -> None:
     """Mount the static files and the pages, and render errors of page routes as HTML."""
+    from caregrid.web.familydoctor_pages import router as familydoctor_router
     from caregrid.web.referral_pages import router as referral_router
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(referral_router)
     app.include_router(router)
+    app.include_router(familydoctor_router)
     install_error_pages(app)

@@ -4,6 +4,7 @@ plus the response helpers every page uses (security headers, the error page)."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,11 @@ RESOURCE_LABELS = {
     "OrderDecision": "互认决定",
     "RecognitionRule": "互认规则",
     "ResidentDuplicates": "疑似重复档案",
+    "Contract": "家庭医生签约",
+    "CareTeam": "家庭医生团队",
+    "ChronicEnrolment": "慢病管理档案",
+    "FollowUp": "慢病随访",
+    "LongPrescription": "长期处方",
 }
 OUTCOME_LABELS = {"allowed": "允许", "denied": "拒绝"}
 # Audit entries are also written by the platform itself (imports, the demo builder).
@@ -113,6 +119,20 @@ def thousands(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
+def pct(value: Decimal | float | None) -> str:
+    """A share as a percentage with one decimal (`63.2%`), `—` when undefined."""
+    return "—" if value is None else f"{float(value) * 100:.1f}%"
+
+
+def yuan(fen: int | None) -> str:
+    """Integer fen shown as yuan with two decimals and thousands separators."""
+    if fen is None:
+        return "—"
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 _env = templates.env
 _env.trim_blocks = True
@@ -121,6 +141,8 @@ _env.filters.update(
     shanghai=shanghai,
     cn_date=cn_date,
     thousands=thousands,
+    pct=pct,
+    yuan=yuan,
     level_label=lambda v: label(LEVEL_LABELS, v),
     kind_label=lambda v: label(KIND_LABELS, v),
     role_label=lambda v: label(ROLE_LABELS, v),

@@ -36,7 +36,53 @@
     };
   }
 
-  var BUILDERS = { "stacked-bar": stackedBar };
+  function barPercent(data) {
+    var series = data.series.map(function (s) {
+      return {
+        name: s.name,
+        type: "bar",
+        barMaxWidth: 26,
+        label: { show: data.series.length === 1, position: "top", fontFamily: FONT, formatter: "{c}%" },
+        data: s.data
+      };
+    });
+    if (data.target !== undefined && data.target !== null) {
+      series[0].markLine = {
+        symbol: "none",
+        lineStyle: { color: "#d9615b", type: "dashed" },
+        label: { formatter: (data.target_name || "目标") + " {c}%", fontFamily: FONT },
+        data: [{ yAxis: data.target }]
+      };
+    }
+    return {
+      color: PALETTE,
+      textStyle: { fontFamily: FONT },
+      tooltip: { trigger: "axis", valueFormatter: function (v) { return v === null ? "—" : v + "%"; } },
+      legend: { top: 0, textStyle: { fontFamily: FONT, fontSize: 13 } },
+      grid: { left: 8, right: 24, top: 40, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: data.categories, axisLabel: { fontFamily: FONT, interval: 0, width: 110, overflow: "truncate" } },
+      yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
+      series: series
+    };
+  }
+
+  function line(data) {
+    return {
+      color: PALETTE,
+      textStyle: { fontFamily: FONT },
+      tooltip: { trigger: "axis" },
+      legend: { top: 0, textStyle: { fontFamily: FONT, fontSize: 13 } },
+      grid: { left: 8, right: 24, top: 40, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: data.categories },
+      yAxis: { type: "value", minInterval: 1 },
+      series: data.series.map(function (s) {
+        return { name: s.name, type: "line", smooth: true, symbolSize: 6, data: s.data };
+      })
+    };
+  }
+
+  var BUILDERS = { "stacked-bar": stackedBar, "bar-percent": barPercent, "line": line };
+  var FIXED_HEIGHT = { "bar-percent": 340, "line": 300 };
 
   function init() {
     if (typeof window.echarts === "undefined") { return; }
@@ -47,7 +93,8 @@
       if (!source || !build) { return; }
       var data = JSON.parse(source.textContent);
       var rows = (data.categories || []).length;
-      node.style.height = Math.max(220, 60 + rows * 44) + "px";
+      var kind = node.getAttribute("data-chart");
+      node.style.height = (FIXED_HEIGHT[kind] || Math.max(220, 60 + rows * 44)) + "px";
       var chart = window.echarts.init(node, null, { renderer: "svg", locale: "ZH" });
       chart.setOption(build(data));
       node.setAttribute("data-chart-ready", "true");
