@@ -5,7 +5,12 @@ run. Prints medians, the ratio, and a linear extrapolation to 1,000,000 resident
 is < 30 s for 1M residents / ~300k chronic patients).
 
     .venv/bin/python benchmarks/bench_chronic_due.py --residents 100000
-    .venv/bin/python benchmarks/bench_chronic_due.py --database demo.db   # reuse a demo
+    .venv/bin/python benchmarks/bench_chronic_due.py --database sqlite:///demo.db  # reuse one
+
+Measured 2026-11-23 on a shared 2-core machine (load average 5-6), Linyi profile, 100,000
+residents (28,255 chronic enrolments, 36,250 contracts, 129,780 follow-ups), median of 5:
+SQLite 2.01 s (SQL 0.25 s, 8.1x), PostgreSQL 1.96 s (SQL 0.27 s, 7.2x); linearly ~20 s for
+1,000,000 residents. The 1M run itself was not made here.
 """
 
 from __future__ import annotations
@@ -79,6 +84,8 @@ def main() -> None:
               f"{report.family_doctor}")  # fmt: skip
     with engine.connect() as conn:
         residents = conn.execute(text("SELECT COUNT(*) FROM resident")).scalar_one()
+    if not residents:
+        sys.exit(f"no residents in {engine.url}: build a demo first (omit --database)")
 
     service_times, sql_times = [], []
     overview = None

@@ -236,3 +236,29 @@ def test_referred_contracted_patients_get_beds_first(db: Session, city: City) ->
         assert {first.resident_id, second.resident_id} == {residents[1], residents[2]}
         with pytest.raises(NoBedFree):
             capacity.admit_next(db, system, pool.id)
+
+
+def test_a_booking_is_audited_with_its_care_basis_and_a_refusal_too(
+    db: Session, city: City
+) -> None:
+    from caregrid.audit.models import AuditEntry
+    from caregrid.core.errors import NotFound
+
+    gp, specialist = city.users["gp_wang"], city.users["specialist_li"]
+    resident = make_resident(db, city)
+    with frozen_clock(T0):
+        clinic = make_clinic(db, city)
+        capacity.book_slot(db, gp, slot_id=clinic.general_ids[0], resident_id=resident)
+        booked = db.scalars(select(AuditEntry).where(AuditEntry.resource == "Appointment")).all()
+        assert [(e.username, e.outcome, e.basis) for e in booked] == [
+            ("gp_wang", "allowed", "home_institution")
+        ]
+        with pytest.raises(NotFound):  # no care relationship with the resident
+            capacity.book_slot(db, specialist, slot_id=clinic.general_ids[1], resident_id=resident)
+        denied = db.scalars(
+            select(AuditEntry).where(
+                AuditEntry.resource == "Appointment", AuditEntry.outcome == "denied"
+            )
+        ).all()
+        assert [e.username for e in denied] == ["specialist_li"]
+    assert slot_status(db, clinic.general_ids[1]) == "free"

@@ -461,18 +461,24 @@ def test_the_referral_loop_up_with_a_reserved_slot_and_back_down_to_the_team(
         assert rid is not None
         lead = s.scalar(select(Group.lead_institution_id).where(Group.id == gp.group_id))
         assert lead == specialist.institution_id
-        fd.install_packages(s, active_profile(s))
-        team = fd.create_team(
-            s,
-            Actor.system(),
-            code="BROWSER-TEAM",
-            name="浏览器测试家庭医生团队",
-            base_institution_id=gp.institution_id,
-            members=[fd.MemberInput(gp.practitioner_id, "gp", gp.institution_id, leader=True)],
-        )
-        fd.sign_contract(s, Actor.system(), resident_id=rid, team_id=team.id, package_code="BASIC")
-        s.commit()
-        team_id = team.id
+        existing = fd.active_contract(s, rid)  # a demo with contracts may have signed one
+        if existing is not None:
+            team_id = existing.team_id
+        else:
+            fd.install_packages(s, active_profile(s))
+            team = fd.create_team(
+                s,
+                Actor.system(),
+                code="BROWSER-TEAM",
+                name="浏览器测试家庭医生团队",
+                base_institution_id=gp.institution_id,
+                members=[fd.MemberInput(gp.practitioner_id, "gp", gp.institution_id, leader=True)],
+            )
+            fd.sign_contract(
+                s, Actor.system(), resident_id=rid, team_id=team.id, package_code="BASIC"
+            )
+            s.commit()
+            team_id = team.id
 
     log_in(page, "gp1")
     page.get_by_role("link", name="双向转诊").click()

@@ -41,7 +41,7 @@ from caregrid.capacity.models import (
 from caregrid.core.actor import Actor
 from caregrid.core.clock import SHANGHAI, now
 from caregrid.core.errors import Conflict, Forbidden, Invalid, NotFound
-from caregrid.identity.access import require_resident_access
+from caregrid.identity.access import care_basis, require_resident_access
 from caregrid.profiles import service as profiles
 from caregrid.record.timeline import as_aware
 from caregrid.registry import service as registry
@@ -351,10 +351,16 @@ def book_slot(
     if actor.role not in BOOKING_ROLES:
         raise Forbidden("当前角色不能预约号源")
     slot = get_slot(session, actor, slot_id)
+    basis: str | None = None
     if not access_checked:
-        require_resident_access(
-            session, actor, resident_id, action="create", resource="Appointment"
-        )
+        # Decide access first but write its audit entry with the booking's, at the end: an
+        # audit entry locks the chain head until commit, and taking it here would serialise
+        # every booking for its whole length. A refusal is audited (and raised) at once.
+        basis = "system" if actor.role == "system" else care_basis(session, actor, resident_id)
+        if basis is None:
+            require_resident_access(
+                session, actor, resident_id, action="create", resource="Appointment"
+            )
     at = now()
     cp = policy(session)
     may_reserved = actor_may_use_reserved(session, actor)
@@ -420,6 +426,7 @@ def book_slot(
         action="create",
         resource="Appointment",
         resident_id=resident_id,
+        basis=basis,
         detail={"appointment_id": appointment.id, "slot_id": slot_id, "pool": pool_now},
     )
     return appointment

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import ColumnElement, Subquery, and_, func, select
+from sqlalchemy import ColumnElement, Subquery, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -357,10 +357,6 @@ class ProgramStatus:
     face_to_face_in_year: int
 
 
-def is_overdue(status: ProgramStatus, on: date) -> bool:
-    return status.next_due < on
-
-
 def program_statuses(
     session: Session,
     *,
@@ -370,9 +366,9 @@ def program_statuses(
     group_id: int | None = None,
     year_start: date | None = None,
 ) -> list[ProgramStatus]:
-    """The status on `on` of every active enrolment (optionally restricted), in one query: the
-    latest follow-up per enrolment (a window function) and the face-to-face count of the year
-    are computed in the database. A patient never followed up is due on the enrolment day.
+    """The status on `on` of every active enrolment (optionally restricted): the latest
+    follow-up per enrolment (a window function) and the face-to-face count of the year are
+    computed in the database. A patient never followed up is due on the enrolment day.
     Control comes from the latest follow-up on or before `on`; a lost patient counts as not
     controlled (国家基本公共卫生服务规范 考核指标: 若失访则判断为未达标)."""
     conditions: list[ColumnElement[bool]] = [
@@ -413,30 +409,37 @@ def program_statuses(
         wanted = select(ChronicEnrolment.id).where(*conditions)
         latest_q = latest_q.where(FollowUp.enrolment_id.in_(wanted))
         count_q = count_q.where(FollowUp.enrolment_id.in_(wanted))
-    latest = latest_q.subquery()
-    counts = count_q.subquery()
-    stmt = (
+    # Three set-based queries merged in Python: joining the windowed subquery back to the
+    # enrolments makes SQLite's planner loop over it once per enrolment.
+    conn = session.connection()
+    latest_sq = latest_q.subquery()
+    latest = {
+        eid: (followed_on, controlled, action, next_due)
+        for eid, followed_on, controlled, action, next_due in conn.execute(
+            select(
+                latest_sq.c.enrolment_id,
+                latest_sq.c.followed_on,
+                latest_sq.c.controlled,
+                latest_sq.c.action,
+                latest_sq.c.next_due,
+            ).where(latest_sq.c.rn == 1)
+        ).all()
+    }
+    counts: dict[int, int] = {eid: n for eid, n in conn.execute(count_q).all()}
+    rows = conn.execute(
         select(
             ChronicEnrolment.id,
             ChronicEnrolment.resident_id,
             ChronicEnrolment.program,
             ChronicEnrolment.institution_id,
             ChronicEnrolment.enrolled_on,
-            latest.c.followed_on,
-            latest.c.controlled,
-            latest.c.action,
-            latest.c.next_due,
-            counts.c.n,
         )
-        .outerjoin(latest, and_(latest.c.enrolment_id == ChronicEnrolment.id, latest.c.rn == 1))
-        .outerjoin(counts, counts.c.enrolment_id == ChronicEnrolment.id)
         .where(*conditions)
         .order_by(ChronicEnrolment.id)
-    )
-    # Core rows (session.connection()): no ORM row processing for a whole registry.
-    rows = session.connection().execute(stmt).all()
+    ).all()
     out: list[ProgramStatus] = []
-    for eid, rid, program, inst, enrolled_on, last_on, controlled, action, next_due, n in rows:
+    for eid, rid, program, inst, enrolled_on in rows:
+        last_on, controlled, action, next_due = latest.get(eid, (None, False, None, None))
         lost = rules.is_lost(last_on, enrolled_on, on=on)
         out.append(
             ProgramStatus(
@@ -450,7 +453,7 @@ def program_statuses(
                 last_action=action,
                 next_due=next_due or enrolled_on,
                 lost=lost,
-                face_to_face_in_year=n or 0,
+                face_to_face_in_year=counts.get(eid, 0),
             )
         )
     return out

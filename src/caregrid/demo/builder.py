@@ -45,9 +45,9 @@ class DemoReport:
     password: str = ""
     password_generated: bool = False
     activity: record_demo.ActivityReport | None = None
+    family_doctor: familydoctor_demo.FamilyDoctorReport | None = None
     capacity: capacity_demo.CapacityReport | None = None
     referrals: referral_demo.ReferralReport | None = None
-    family_doctor: familydoctor_demo.FamilyDoctorReport | None = None
 
 
 class StepProgress:

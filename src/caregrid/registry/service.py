@@ -838,8 +838,4 @@ def catalog_covers(
 def resident_names_of(session: Session, ids: Iterable[int]) -> dict[int, str]:
     """Names of the given residents, for worklists of records the caller may already see
     (no ID numbers)."""
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    rows = session.execute(select(Resident.id, Resident.name).where(Resident.id.in_(wanted)))
-    return {int(i): str(n) for i, n in rows}
+    return _by_id(session, Resident.id, Resident.name, ids)

@@ -930,6 +930,7 @@ def coming_page(request: Request, slug: str, db: DB, actor: PageActor) -> HTMLRe
 
 def install(app: FastAPI) -> None:
     """Mount the static files and the pages, and render errors of page routes as HTML."""
+    from caregrid.web.familydoctor_pages import router as familydoctor_router
     from caregrid.web.indicator_pages import router as indicator_router
     from caregrid.web.referral_pages import router as referral_router
     from caregrid.web.scorecard_pages import router as scorecard_router
@@ -938,8 +939,6 @@ def install(app: FastAPI) -> None:
     app.include_router(referral_router)
     app.include_router(indicator_router)
     app.include_router(scorecard_router)
-    from caregrid.web.familydoctor_pages import router as familydoctor_router
-
     app.include_router(router)
     app.include_router(familydoctor_router)
     install_error_pages(app)

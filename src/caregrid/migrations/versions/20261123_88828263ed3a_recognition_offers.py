@@ -1,7 +1,7 @@
 """recognition offers
 
 Revision ID: 88828263ed3a
-Revises: acc085562856
+Revises: e46d6cf93f8c
 Create Date: 2026-11-23 15:29:21.011198
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import caregrid.core.db
 
 revision: str = "88828263ed3a"
-down_revision: str | Sequence[str] | None = "acc085562856"
+down_revision: str | Sequence[str] | None = "e46d6cf93f8c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

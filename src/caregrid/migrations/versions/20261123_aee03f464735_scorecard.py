@@ -1,8 +1,7 @@
-"""scorecard (评判标准 self-assessments and evidence documents); also merges the two heads
-main (recognition offers) and issue4/5 (family doctors, referral and capacity) left behind.
+"""scorecard (评判标准 self-assessments and evidence documents), after main's recognition offers.
 
 Revision ID: aee03f464735
-Revises: 88828263ed3a, e46d6cf93f8c
+Revises: 88828263ed3a
 Create Date: 2026-11-23 15:35:33.122465
 """
 
@@ -16,7 +15,7 @@ from alembic import op
 import caregrid.core.db
 
 revision: str = "aee03f464735"
-down_revision: str | Sequence[str] | None = ("88828263ed3a", "e46d6cf93f8c")
+down_revision: str | Sequence[str] | None = "88828263ed3a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
