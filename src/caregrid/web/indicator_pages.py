@@ -20,7 +20,14 @@ from caregrid.web.auth import PageActor
 from caregrid.web.pages import page
 
 router = APIRouter(include_in_schema=False)
-COMPARED = ("primary_tcm_share", "out_of_catalogue_share", "up_referrals")
+# Compared across members on the cockpit: indicators whose value means something per member
+# (a referral rate does not: primary members refer up, hospitals refer down).
+COMPARED = (
+    "primary_tcm_share",
+    "out_of_catalogue_share",
+    "hypertension_standard_management",
+    "key_population_contract_coverage",
+)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -110,12 +117,10 @@ def cockpit(
         for s in report.summaries
         if s.target is not None and "month" in s.indicator.dimensions
     ]
-    # Member comparison: the member-level indicators with a target first, then a few others.
-    by_member = [s for s in report.summaries if "member" in s.indicator.dimensions]
-    by_member.sort(key=lambda s: (s.target is None, s.indicator.slug not in COMPARED))
+    shown = {s.indicator.slug for s in report.summaries}
     comparisons = [
         chart
-        for chart in (_members(report, s.indicator.slug) for s in by_member[:4])
+        for chart in (_members(report, slug) for slug in COMPARED if slug in shown)
         if len(chart["rows"]) > 1
     ]
     counts = {
