@@ -18,6 +18,7 @@ from caregrid.capacity import rules
 from caregrid.capacity.models import Appointment, Bed, BedPool, Registration, Schedule, Slot
 from caregrid.capacity.service import policy
 from caregrid.core.clock import SHANGHAI
+from caregrid.core.db import insert_returning_ids
 from caregrid.registry import service as registry
 from caregrid.registry.demo import Structure
 from caregrid.registry.models import Department
@@ -170,7 +171,7 @@ def _book_past(
             bookings.append((i, "general", False))
     for i, _, _ in bookings:
         rows[i]["status"] = "booked"
-    ids = list(session.scalars(insert(Slot).returning(Slot.id, sort_by_parameter_order=True), rows))
+    ids = insert_returning_ids(session, Slot, rows)
     report.slots += len(rows)
     report.reserved += sum(1 for r in rows if r["reserved_offered"])
     if not bookings:
@@ -190,12 +191,7 @@ def _book_past(
                 "registered_at": start - timedelta(days=rng.randint(1, 6)),
             }
         )
-    reg_ids = list(
-        session.scalars(
-            insert(Registration).returning(Registration.id, sort_by_parameter_order=True),
-            reg_rows,
-        )
-    )
+    reg_ids = insert_returning_ids(session, Registration, reg_rows)
     appt_rows = []
     for (i, pool, by_primary), reg_id, reg in zip(bookings, reg_ids, reg_rows, strict=True):
         appt_rows.append(

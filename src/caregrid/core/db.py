@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -175,6 +175,20 @@ def insert_ignoring_duplicates(session: Session, table: Any, rows: list[dict[str
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         session.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+
+
+def insert_returning_ids(
+    session: Session, model: Any, rows: Sequence[dict[str, Any]], *, chunk: int = 5000
+) -> list[int]:
+    """Insert ORM rows in bulk and return their new ids in row order, drawn from the table's
+    own sequence (so later inserts never collide on PostgreSQL). Chunked: SQLAlchemy splices
+    the RETURNING results of one statement's batches together in a way that grows with the
+    square of the row count (a 1M-resident demo spent minutes there)."""
+    stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
+    ids: list[int] = []
+    for start in range(0, len(rows), chunk):
+        ids.extend(session.scalars(stmt, rows[start : start + chunk]))
+    return ids
 
 
 def sqlite_utc_text(value: datetime) -> str:

@@ -38,6 +38,7 @@ from caregrid.chronic import rules as chronic_rules
 from caregrid.chronic.models import ChronicEnrolment, FollowUp
 from caregrid.chronic.service import PROGRAM_CODES, program_of_code
 from caregrid.core.actor import Actor
+from caregrid.core.db import insert_returning_ids
 from caregrid.familydoctor import rules
 from caregrid.familydoctor.models import (
     Contract,
@@ -75,16 +76,6 @@ class FamilyDoctorReport:
 def _bulk(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), CHUNK):
         session.execute(insert(table), rows[start : start + CHUNK])
-
-
-def _bulk_ids(session: Session, table: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert and return the new ids in row order (the database's own sequence, so later
-    inserts through the ORM never collide on PostgreSQL)."""
-    ids: list[int] = []
-    stmt = insert(table).returning(table.id, sort_by_parameter_order=True)
-    for start in range(0, len(rows), CHUNK):
-        ids.extend(session.scalars(stmt, rows[start : start + CHUNK]))
-    return ids
 
 
 def _birthday(birth: date, age: int) -> date:
@@ -277,7 +268,7 @@ def generate(
         keys.append((rid, program, on))
     enrolled: dict[int, list[tuple[int, str, date]]] = defaultdict(list)
     for eid, (rid, program, on) in zip(
-        _bulk_ids(session, ChronicEnrolment, enrol_rows), keys, strict=True
+        insert_returning_ids(session, ChronicEnrolment, enrol_rows), keys, strict=True
     ):
         enrolled[rid].append((eid, program, on))
     report.enrolments = len(enrol_rows)
@@ -321,7 +312,9 @@ def generate(
         }
         contract_rows.append(row)
         contract_of[rid] = row
-    for cid, row in zip(_bulk_ids(session, Contract, contract_rows), contract_rows, strict=True):
+    for cid, row in zip(
+        insert_returning_ids(session, Contract, contract_rows), contract_rows, strict=True
+    ):
         row["id"] = cid
     report.contracts = len(contract_rows)
 

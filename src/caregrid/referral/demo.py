@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
+from caregrid.core.db import insert_returning_ids
 from caregrid.record import demo as record_demo
 from caregrid.referral import rules
 from caregrid.referral.models import CareEpisode, Referral, ReferralEvent
@@ -254,16 +255,7 @@ def _insert(
         }
         for i in own
     ]
-    episode_ids = (
-        list(
-            session.scalars(
-                insert(CareEpisode).returning(CareEpisode.id, sort_by_parameter_order=True),
-                episode_rows,
-            )
-        )
-        if own
-        else []
-    )
+    episode_ids = insert_returning_ids(session, CareEpisode, episode_rows)
     for i, eid in zip(own, episode_ids, strict=True):
         rows[i]["episode_id"] = eid
     parents: dict[int, int] = {}
@@ -274,12 +266,7 @@ def _insert(
             row["episode_id"] = rows[parent].get("episode_id")
     # every row carries the same keys for one executemany
     keys = sorted({k for r in rows for k in r})
-    ids = list(
-        session.scalars(
-            insert(Referral).returning(Referral.id, sort_by_parameter_order=True),
-            [{k: r.get(k) for k in keys} for r in rows],
-        )
-    )
+    ids = insert_returning_ids(session, Referral, [{k: r.get(k) for k in keys} for r in rows])
     if parents:  # ORM bulk UPDATE by primary key
         session.execute(
             update(Referral), [{"id": ids[i], "parent_id": ids[p]} for i, p in parents.items()]
