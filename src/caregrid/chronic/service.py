@@ -28,7 +28,7 @@ from caregrid.chronic.models import (
 from caregrid.core.actor import Actor
 from caregrid.core.clock import today
 from caregrid.core.errors import Forbidden, Invalid
-from caregrid.identity.access import CLINICAL_ROLES, require_resident_access
+from caregrid.identity.access import CLINICAL_ROLES, load_for_resident, require_resident_access
 from caregrid.record import service as record
 from caregrid.registry import service as registry
 
@@ -184,13 +184,12 @@ def active_enrolment(session: Session, resident_id: int, program: str) -> Chroni
 
 
 def get_enrolment(session: Session, actor: Actor, enrolment_id: int) -> ChronicEnrolment:
-    enrolment = session.get(ChronicEnrolment, enrolment_id)
-    if enrolment is None:
-        raise EnrolmentNotFound("未找到该慢病管理档案", enrolment_id=enrolment_id)
-    require_resident_access(
+    enrolment = load_for_resident(
         session,
         actor,
-        enrolment.resident_id,
+        ChronicEnrolment,
+        enrolment_id,
+        EnrolmentNotFound("未找到该慢病管理档案", enrolment_id=enrolment_id),
         action="read",
         resource="ChronicEnrolment",
         detail={"enrolment_id": enrolment_id},
@@ -230,13 +229,12 @@ def record_followup(
     A follow-up dated in the future or before enrolment, or with readings outside
     physiological ranges, is refused before anything is written."""
     _require_clinical(actor)
-    enrolment = session.get(ChronicEnrolment, enrolment_id)
-    if enrolment is None:
-        raise EnrolmentNotFound("未找到该慢病管理档案", enrolment_id=enrolment_id)
-    require_resident_access(
+    enrolment = load_for_resident(
         session,
         actor,
-        enrolment.resident_id,
+        ChronicEnrolment,
+        enrolment_id,
+        EnrolmentNotFound("未找到该慢病管理档案", enrolment_id=enrolment_id),
         action="create",
         resource="FollowUp",
         detail={"enrolment_id": enrolment_id},
@@ -297,13 +295,12 @@ def prescribe_long(
     patient whose latest follow-up was controlled and with the doctor's assessment on record;
     excluded drug classes refused."""
     _require_clinical(actor)
-    enrolment = session.get(ChronicEnrolment, enrolment_id)
-    if enrolment is None:
-        raise EnrolmentNotFound("未找到该慢病管理档案", enrolment_id=enrolment_id)
-    require_resident_access(
+    enrolment = load_for_resident(
         session,
         actor,
-        enrolment.resident_id,
+        ChronicEnrolment,
+        enrolment_id,
+        EnrolmentNotFound("未找到该慢病管理档案", enrolment_id=enrolment_id),
         action="create",
         resource="LongPrescription",
         detail={"enrolment_id": enrolment_id, "weeks": weeks, "drug_class": drug_class},

@@ -43,7 +43,12 @@ from caregrid.familydoctor.models import (
     TeamMember,
     TeamTask,
 )
-from caregrid.identity.access import CLINICAL_ROLES, relationship_provider, require_resident_access
+from caregrid.identity.access import (
+    CLINICAL_ROLES,
+    load_for_resident,
+    relationship_provider,
+    require_resident_access,
+)
 from caregrid.profiles.schemas import PolicyProfile
 from caregrid.registry import service as registry
 
@@ -365,13 +370,12 @@ def sign_contract(
 
 
 def get_contract(session: Session, actor: Actor, contract_id: int) -> Contract:
-    contract = session.get(Contract, contract_id)
-    if contract is None:
-        raise ContractNotFound("未找到该签约", contract_id=contract_id)
-    require_resident_access(
+    contract = load_for_resident(
         session,
         actor,
-        contract.resident_id,
+        Contract,
+        contract_id,
+        ContractNotFound("未找到该签约", contract_id=contract_id),
         action="read",
         resource="Contract",
         detail={"contract_id": contract_id},
@@ -382,13 +386,12 @@ def get_contract(session: Session, actor: Actor, contract_id: int) -> Contract:
 def _active_for_change(session: Session, actor: Actor, contract_id: int, what: str) -> Contract:
     if actor.role not in SIGN_ROLES:
         raise Forbidden(f"当前角色无权{what}", role=actor.role)
-    contract = session.get(Contract, contract_id)
-    if contract is None:
-        raise ContractNotFound("未找到该签约", contract_id=contract_id)
-    require_resident_access(
+    contract = load_for_resident(
         session,
         actor,
-        contract.resident_id,
+        Contract,
+        contract_id,
+        ContractNotFound("未找到该签约", contract_id=contract_id),
         action="update",
         resource="Contract",
         detail={"contract_id": contract_id, "change": what},

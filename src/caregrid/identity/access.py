@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from caregrid.audit import service as audit
 from caregrid.core.actor import Actor
 from caregrid.core.clock import now
-from caregrid.core.errors import NotFound
+from caregrid.core.errors import DomainError, NotFound
 from caregrid.identity.models import EmergencyAccess
 
 # Roles that treat patients and may hold care relationships.
@@ -111,3 +112,39 @@ def require_resident_access(
     if basis is None:
         raise NotFound("未找到该居民，或您与其没有诊疗关系", resident_id=resident_id)
     return basis
+
+
+class _OfResident(Protocol):
+    @property
+    def resident_id(self) -> int: ...
+
+
+_Row = TypeVar("_Row", bound=_OfResident)
+
+
+def load_for_resident(
+    session: Session,
+    actor: Actor,
+    model: type[_Row],
+    row_id: int,
+    missing: DomainError,
+    *,
+    action: str,
+    resource: str,
+    detail: dict[str, object] | None = None,
+) -> _Row:
+    """A row of a resident's data by id (a contract, an enrolment...), loaded only through the
+    access check on its `resident_id`, which writes the audit entry. Raises `missing` when
+    there is no such row, NotFound (audited as denied) when the caller may not see it."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise missing
+    require_resident_access(
+        session,
+        actor,
+        row.resident_id,
+        action=action,
+        resource=resource,
+        detail=detail,
+    )
+    return row

@@ -5,6 +5,7 @@ and the manager view with charts. Thin handlers over `familydoctor.service`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -230,6 +231,31 @@ def contract_page(request: Request, contract_id: int, db: DB, actor: PageActor) 
     return _contract_page(request, db, actor, contract_id)
 
 
+def _contract_action(
+    request: Request,
+    db: Session,
+    actor: Actor,
+    contract_id: int,
+    act: Callable[[], int],
+    *,
+    reason_field: str = "reason",
+) -> Response:
+    """Run one change of a contract (`act` returns the contract to show next); on a refusal,
+    roll back and show the contract page again with the message beside its field."""
+    try:
+        shown = act()
+    except DomainError as exc:
+        db.rollback()
+        errors, message = _errors(exc)
+        if "reason" in errors and reason_field != "reason":
+            errors = {reason_field: errors["reason"]}
+        return _contract_page(
+            request, db, actor, contract_id, errors=errors, message=message,
+            status_code=exc.status_code,
+        )  # fmt: skip
+    return RedirectResponse(f"/familydoctor/contracts/{shown}", status_code=303)
+
+
 @router.post("/familydoctor/contracts/{contract_id}/terminate", response_class=HTMLResponse)
 def terminate_submit(
     request: Request,
@@ -240,16 +266,12 @@ def terminate_submit(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf_token)
-    try:
+
+    def act() -> int:
         fd.terminate_contract(db, actor, contract_id, reason=reason)
-    except DomainError as exc:
-        db.rollback()
-        errors, message = _errors(exc)
-        return _contract_page(
-            request, db, actor, contract_id, errors=errors, message=message,
-            status_code=exc.status_code,
-        )  # fmt: skip
-    return RedirectResponse(f"/familydoctor/contracts/{contract_id}", status_code=303)
+        return contract_id
+
+    return _contract_action(request, db, actor, contract_id, act)
 
 
 @router.post("/familydoctor/contracts/{contract_id}/renew", response_class=HTMLResponse)
@@ -257,16 +279,9 @@ def renew_submit(
     request: Request, contract_id: int, db: DB, actor: PageActor, csrf_token: Csrf = ""
 ) -> Response:
     check_csrf(request, csrf_token)
-    try:
-        new = fd.renew_contract(db, actor, contract_id)
-    except DomainError as exc:
-        db.rollback()
-        errors, message = _errors(exc)
-        return _contract_page(
-            request, db, actor, contract_id, errors=errors, message=message,
-            status_code=exc.status_code,
-        )  # fmt: skip
-    return RedirectResponse(f"/familydoctor/contracts/{new.id}", status_code=303)
+    return _contract_action(
+        request, db, actor, contract_id, lambda: fd.renew_contract(db, actor, contract_id).id
+    )
 
 
 @router.post("/familydoctor/contracts/{contract_id}/change-team", response_class=HTMLResponse)
@@ -280,18 +295,11 @@ def change_team_submit(
     change_reason: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     check_csrf(request, csrf_token)
-    try:
-        new = fd.change_team(db, actor, contract_id, team_id=team_id, reason=change_reason)
-    except DomainError as exc:
-        db.rollback()
-        errors, message = _errors(exc)
-        if "reason" in errors:
-            errors = {"change_reason": errors["reason"]}
-        return _contract_page(
-            request, db, actor, contract_id, errors=errors, message=message,
-            status_code=exc.status_code,
-        )  # fmt: skip
-    return RedirectResponse(f"/familydoctor/contracts/{new.id}", status_code=303)
+    return _contract_action(
+        request, db, actor, contract_id,
+        lambda: fd.change_team(db, actor, contract_id, team_id=team_id, reason=change_reason).id,
+        reason_field="change_reason",
+    )  # fmt: skip
 
 
 @router.post("/chronic/enrol", response_class=HTMLResponse)
