@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from caregrid.capacity import service
 from caregrid.capacity.models import Appointment, Slot
 from caregrid.core.errors import NotFound
 from caregrid.core.fhir import CODESYSTEM_BASE, FhirResponse, SearchParam, capability, searchset
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.identity.access import require_resident_access
 from caregrid.identity.deps import CurrentActor
 
-router = APIRouter(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
+router = api_router(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
 
 SLOT_STATUS = {
     "free": "free",
