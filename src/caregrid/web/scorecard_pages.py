@@ -107,7 +107,7 @@ async def upload(
     check_csrf(request, csrf_token)
     content = await file.read(scorecard.MAX_DOCUMENT_BYTES + 1)
 
-    def store() -> int | None:
+    def store() -> int:
         # database work off the event loop, committed in the thread that did it
         row = scorecard.upload_document(
             db, actor, active_profile(db), group_id=group_id, number=number,
