@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, and_, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from caregrid.audit import service as audit
 from caregrid.capacity import rules
@@ -257,6 +258,25 @@ def departments_with_slots(session: Session, actor: Actor, institution_id: int) 
     return set(session.scalars(stmt.distinct()))
 
 
+def _booking_context(session: Session, actor: Actor, slot_id: int) -> tuple[Slot, int, bool]:
+    """The slot, its schedule's registration fee and whether the caller may take reserved
+    slots, in one query (`get_slot`, the schedule and `actor_may_use_reserved` together)."""
+    found = session.execute(
+        select(
+            Slot, Schedule.registration_fee_fen, registry.institution_level(actor.institution_id)
+        )
+        .join(Schedule, Schedule.id == Slot.schedule_id)
+        .where(Slot.id == slot_id)
+    ).one_or_none()
+    if found is None or (actor.role != "system" and found[0].group_id != actor.group_id):
+        raise SlotNotFound("未找到该号源", slot_id=slot_id)
+    slot, fee_fen, actor_level = found
+    may_reserved = actor.role == "system" or (
+        actor_level is not None and rules.may_use_reserved(actor_level)
+    )
+    return slot, fee_fen, may_reserved
+
+
 def get_slot(session: Session, actor: Actor, slot_id: int) -> Slot:
     slot = session.get(Slot, slot_id)
     if slot is None or (actor.role != "system" and slot.group_id != actor.group_id):
@@ -350,7 +370,7 @@ def book_slot(
     registration, so no second fee is recorded (001 §三(二)5 “一次就诊在医疗集团内部不重复挂号”)."""
     if actor.role not in BOOKING_ROLES:
         raise Forbidden("当前角色不能预约号源")
-    slot = get_slot(session, actor, slot_id)
+    slot, fee_fen, may_reserved = _booking_context(session, actor, slot_id)
     basis: str | None = None
     if not access_checked:
         # Decide access first but write its audit entry with the booking's, at the end: an
@@ -363,7 +383,6 @@ def book_slot(
             )
     at = now()
     cp = policy(session)
-    may_reserved = actor_may_use_reserved(session, actor)
     _check_bookable(slot, at, may_reserved, cp.release_hours)
     if hold_token and slot.status != "free" and slot.hold_token != hold_token:
         raise HoldExpired(
@@ -390,14 +409,16 @@ def book_slot(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise SlotTaken("该号源已被他人预约，请选择其他号源", field="slot_id", slot_id=slot_id)
-    schedule = session.get(Schedule, slot.schedule_id)
-    assert schedule is not None
+    for name, value in (
+        ("status", "booked"), ("hold_token", None), ("held_until", None), ("held_by_user_id", None)
+    ):  # fmt: skip
+        set_committed_value(slot, name, value)  # what the UPDATE wrote, without reading it back
     registration = Registration(
         resident_id=resident_id,
         group_id=slot.group_id,
         institution_id=slot.institution_id,
         department_id=slot.department_id,
-        fee_fen=0 if via_referral else schedule.registration_fee_fen,
+        fee_fen=0 if via_referral else fee_fen,
         carried=via_referral,
         registered_at=at,
     )
@@ -419,7 +440,6 @@ def book_slot(
     )
     session.add(appointment)
     session.flush()
-    session.refresh(slot)
     audit.append(
         session,
         actor,

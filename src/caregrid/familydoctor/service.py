@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -549,10 +549,10 @@ def resident_contracts(session: Session, actor: Actor, resident_id: int) -> Sequ
 
 
 @relationship_provider("contract")
-def _contracted_team(session: Session, actor: Actor, resident_id: int) -> bool:
+def _contracted_team(actor: Actor, resident_id: int) -> Select[Any] | None:
     """Members of the resident's contracted team and the staff of its base institution."""
     if actor.practitioner_id is None and actor.institution_id is None:
-        return False
+        return None
     stmt = (
         select(Contract.id)
         .join(Team, Team.id == Contract.team_id)
@@ -569,7 +569,7 @@ def _contracted_team(session: Session, actor: Actor, resident_id: int) -> bool:
                 )
             )
         )
-    return session.scalar(stmt.where(or_(*conditions)).limit(1)) is not None
+    return stmt.where(or_(*conditions))
 
 
 def team_contract_residents(session: Session, team_id: int) -> list[int]:

@@ -2,18 +2,20 @@
 
 A practitioner sees a resident only through a care relationship or an audited
 break-the-glass grant (DESIGN §8). Care relationships come from the domains that create them
-(an encounter at the user's institution today; referrals, contracts and consultations later):
-each domain registers a provider with `relationship_provider`, so this module never imports
-them. Every check writes an audit entry; a refusal answers 404 (`NotFound`), never 403, so the
-existence of a record is not revealed."""
+(an encounter at the user's institution, the home institution, a referral, a contract): each
+domain registers a provider with `relationship_provider`, so this module never imports them.
+A provider returns the query that finds such a relationship (or None when the caller can have
+none of that kind), and the check asks all of them in one round trip. Every check writes an
+audit entry; a refusal answers 404 (`NotFound`), never 403, so the existence of a record is
+not revealed."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, case, exists, literal, select
 from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
@@ -27,7 +29,8 @@ CLINICAL_ROLES = frozenset({"doctor", "coordinator", "centre_staff", "pharmacist
 # Roles that may search the master patient index (results are masked).
 INDEX_SEARCH_ROLES = CLINICAL_ROLES | {"admin"}
 
-Provider = Callable[[Session, Actor, int], bool]
+# provider(actor, resident_id) -> a SELECT with a row when the relationship exists, or None
+Provider = Callable[[Actor, int], Select[Any] | None]
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ _providers: list[_Registered] = []
 
 
 def relationship_provider(basis: str) -> Callable[[Provider], Provider]:
-    """Register `provider(session, actor, resident_id) -> bool` under a basis name such as
+    """Register `provider(actor, resident_id) -> Select | None` under a basis name such as
     "encounter" or "referral". Re-registering a basis replaces the earlier provider."""
 
     def register(provider: Provider) -> Provider:
@@ -56,29 +59,27 @@ def registered_bases() -> list[str]:
 
 
 @relationship_provider("break_glass")
-def _emergency_grant(session: Session, actor: Actor, resident_id: int) -> bool:
-    return (
-        session.scalar(
-            select(EmergencyAccess.id)
-            .where(
-                EmergencyAccess.user_id == actor.user_id,
-                EmergencyAccess.resident_id == resident_id,
-                EmergencyAccess.expires_at > now(),
-            )
-            .limit(1)
-        )
-        is not None
+def _emergency_grant(actor: Actor, resident_id: int) -> Select[Any] | None:
+    return select(EmergencyAccess.id).where(
+        EmergencyAccess.user_id == actor.user_id,
+        EmergencyAccess.resident_id == resident_id,
+        EmergencyAccess.expires_at > now(),
     )
 
 
 def care_basis(session: Session, actor: Actor, resident_id: int) -> str | None:
-    """The name of the first care relationship that lets `actor` see the resident, or None."""
+    """The name of the first care relationship (in registration order) that lets `actor` see
+    the resident, or None: one query, a CASE over each provider's EXISTS."""
     if actor.role not in CLINICAL_ROLES or actor.user_id is None:
         return None
-    for registered in _providers:
-        if registered.provider(session, actor, resident_id):
-            return registered.basis
-    return None
+    whens = [
+        (exists(query), literal(registered.basis))
+        for registered in _providers
+        if (query := registered.provider(actor, resident_id)) is not None
+    ]
+    if not whens:
+        return None
+    return session.scalar(select(case(*whens, else_=None)))
 
 
 def require_resident_access(

@@ -160,14 +160,18 @@ def open_session(session: Session, user: User, *, kind: str) -> tuple[str, AuthS
 def resolve_session(session: Session, token: str, *, kind: str) -> User:
     """The user behind a token, or SessionExpired. Web sessions slide: each use pushes the
     idle expiry forward (written at most once a minute)."""
-    row = session.scalar(select(AuthSession).where(AuthSession.token_hash == _digest(token)))
+    found = session.execute(
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == _digest(token))
+    ).one_or_none()
     current = now()
-    if row is None or row.kind != kind or row.revoked_at is not None:
+    if found is None or found[0].kind != kind or found[0].revoked_at is not None:
         raise SessionExpired("登录已失效，请重新登录")
+    row, user = found
     if row.expires_at <= current:
         raise SessionExpired("登录已过期，请重新登录")
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
+    if not user.active:
         raise SessionExpired("账户已停用")
     if kind == "web":
         ttl = timedelta(minutes=get_settings().session_ttl_minutes)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 
-from sqlalchemy import delete, select
+from sqlalchemy import String, delete, literal, select
 from sqlalchemy.orm import Session
 
 from caregrid.core.actor import Actor
@@ -43,9 +44,24 @@ def overrides(session: Session) -> Sequence[ProfileOverride]:
 
 
 def active_profile(session: Session) -> PolicyProfile:
-    """The active profile with the group's stored overrides applied."""
-    stored = {o.key: json.loads(o.value_json) for o in overrides(session)}
-    return apply_overrides(load_profile(active_profile_id(session)), stored)
+    """The active profile with the group's stored overrides applied: the choice and the
+    overrides read in one query (every booking and rule check asks), the result shared while
+    they stay the same."""
+    rows = session.execute(
+        select(literal(None, String).label("key"), ActiveProfile.profile_id.label("value"))
+        .where(ActiveProfile.id == 1)
+        .union_all(select(ProfileOverride.key, ProfileOverride.value_json))
+    ).all()
+    chosen = next((value for key, value in rows if key is None), None)
+    stored = tuple(sorted((key, value) for key, value in rows if key is not None))
+    return _applied(chosen or get_settings().profile, stored)
+
+
+@lru_cache(maxsize=32)
+def _applied(profile_id: str, stored: tuple[tuple[str, str], ...]) -> PolicyProfile:
+    return apply_overrides(
+        load_profile(profile_id), {key: json.loads(value) for key, value in stored}
+    )
 
 
 def override_parameter(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
@@ -59,20 +60,12 @@ def record_encounter(
 
 
 @relationship_provider("encounter")
-def _encounter_at_own_institution(session: Session, actor: Actor, resident_id: int) -> bool:
+def _encounter_at_own_institution(actor: Actor, resident_id: int) -> Select[Any] | None:
     """Staff of an institution where the resident has had an encounter."""
     if actor.institution_id is None:
-        return False
-    return (
-        session.scalar(
-            select(Encounter.id)
-            .where(
-                Encounter.resident_id == resident_id,
-                Encounter.institution_id == actor.institution_id,
-            )
-            .limit(1)
-        )
-        is not None
+        return None
+    return select(Encounter.id).where(
+        Encounter.resident_id == resident_id, Encounter.institution_id == actor.institution_id
     )
 
 

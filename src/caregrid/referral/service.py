@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
@@ -93,25 +94,18 @@ ACTORS_OF: dict[str, Callable[[Actor, Referral], bool]] = {
 
 
 @relationship_provider("referral")
-def _referral_relationship(session: Session, actor: Actor, resident_id: int) -> bool:
+def _referral_relationship(actor: Actor, resident_id: int) -> Select[Any] | None:
     """The receiving member's staff see a resident referred to them (and the referring
     member's staff keep seeing one they referred)."""
     if actor.institution_id is None:
-        return False
-    return (
-        session.scalar(
-            select(Referral.id)
-            .where(
-                Referral.resident_id == resident_id,
-                Referral.status.not_in(("draft", "cancelled")),
-                or_(
-                    Referral.to_institution_id == actor.institution_id,
-                    Referral.from_institution_id == actor.institution_id,
-                ),
-            )
-            .limit(1)
-        )
-        is not None
+        return None
+    return select(Referral.id).where(
+        Referral.resident_id == resident_id,
+        Referral.status.not_in(("draft", "cancelled")),
+        or_(
+            Referral.to_institution_id == actor.institution_id,
+            Referral.from_institution_id == actor.institution_id,
+        ),
     )
 
 

@@ -13,7 +13,7 @@ from datetime import date
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ScalarSelect, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -158,6 +158,12 @@ def get_institution(session: Session, institution_id: int) -> Institution:
     if inst is None:
         raise UnknownInstitution(f"机构不存在：{institution_id}", institution_id=institution_id)
     return inst
+
+
+def institution_level(institution_id: int | None) -> ScalarSelect[str]:
+    """The level of an institution as a subquery, for a caller that reads it with other rows
+    in one query (NULL for no institution)."""
+    return select(Institution.level).where(Institution.id == institution_id).scalar_subquery()
 
 
 def get_institution_by_code(session: Session, code: str) -> Institution:
@@ -660,17 +666,12 @@ def duplicate_candidates(
 
 
 @relationship_provider("home_institution")
-def _home_institution(session: Session, actor: Actor, resident_id: int) -> bool:
+def _home_institution(actor: Actor, resident_id: int) -> Select[Any] | None:
     """Staff of the primary-care member that keeps the resident's health record."""
     if actor.institution_id is None:
-        return False
-    return (
-        session.scalar(
-            select(Resident.id).where(
-                Resident.id == resident_id, Resident.home_institution_id == actor.institution_id
-            )
-        )
-        is not None
+        return None
+    return select(Resident.id).where(
+        Resident.id == resident_id, Resident.home_institution_id == actor.institution_id
     )
 
 
