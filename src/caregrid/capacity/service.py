@@ -10,7 +10,7 @@ concurrent updates of one row queue on its row lock and the losers see the row a
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -216,13 +216,28 @@ def find_slots(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 50,
+    department_ids: Collection[int] | None = None,
+    institution_ids: Collection[int] | None = None,
+    pool: str | None = None,
+    bookable_only: bool = False,
 ) -> list[FreeSlot]:
     """Free slots of the caller's group ($find), soonest first, each saying whether it is in
-    the reserved share and whether the caller may book it."""
+    the reserved share and whether the caller may book it.
+
+    `pool` keeps only slots whose effective pool (after the release lead time) is "reserved"
+    or "general"; `bookable_only` leaves out reserved slots the caller may not take, so that
+    every proposal the FHIR $find returns can be held and booked by its caller."""
     at = now()
     since, until = as_aware(since), as_aware(until)
     cp = policy(session)
     may_reserved = actor_may_use_reserved(session, actor)
+    if pool not in (None, "reserved", "general"):
+        raise Invalid("号源池须为 reserved（基层预留）或 general（普通）", field="pool")
+    still_reserved = (
+        Slot.pool == "reserved"
+        if cp.release_hours is None
+        else and_(Slot.pool == "reserved", Slot.start_at > at + timedelta(hours=cp.release_hours))
+    )
     stmt = select(Slot).where(
         Slot.start_at > (since if since and since > at else at),
         or_(Slot.status == "free", and_(Slot.status == "held", Slot.held_until <= at)),
@@ -235,6 +250,16 @@ def find_slots(
         stmt = stmt.where(Slot.department_id == department_id)
     if until is not None:
         stmt = stmt.where(Slot.start_at < until)
+    if department_ids is not None:
+        stmt = stmt.where(Slot.department_id.in_(list(department_ids)))
+    if institution_ids is not None:
+        stmt = stmt.where(Slot.institution_id.in_(list(institution_ids)))
+    if pool == "reserved":
+        if bookable_only and not may_reserved:
+            return []
+        stmt = stmt.where(still_reserved)
+    elif pool == "general" or (bookable_only and not may_reserved):
+        stmt = stmt.where(~still_reserved)
     rows = session.scalars(stmt.order_by(Slot.start_at, Slot.id).limit(limit)).all()
     out = []
     for slot in rows:
@@ -245,6 +270,19 @@ def find_slots(
             FreeSlot(slot, "reserved" if reserved else "general", may_reserved or not reserved)
         )
     return out
+
+
+def slot_view(session: Session, actor: Actor, slot: Slot) -> FreeSlot:
+    """One slot as `find_slots` shows it: its effective pool now, and whether the caller may
+    book it (ignoring whether it is still free)."""
+    reserved = slot.pool == "reserved" and not rules.reserved_released(
+        slot.start_at, now(), policy(session).release_hours
+    )
+    return FreeSlot(
+        slot,
+        "reserved" if reserved else "general",
+        not reserved or actor_may_use_reserved(session, actor),
+    )
 
 
 def departments_with_slots(session: Session, actor: Actor, institution_id: int) -> set[int]:
