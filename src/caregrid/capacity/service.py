@@ -549,6 +549,27 @@ def release_reserved(session: Session, actor: Actor, *, at: datetime | None = No
     return count
 
 
+def drop_lapsed_holds(session: Session, actor: Actor, *, at: datetime | None = None) -> int:
+    """Free slots whose $hold lapsed without a booking; returns how many. Booking already
+    treats a lapsed hold as free; this clears the token so that calendars and FHIR Slot
+    show the slot as free (not busy-tentative) again."""
+    if actor.role not in MANAGE_ROLES:
+        raise Forbidden("仅转诊协调员或管理者可以清理过期锁定")
+    at = at or now()
+    result = session.execute(
+        update(Slot)
+        .where(Slot.status == "held", Slot.held_until <= at)
+        .values(status="free", hold_token=None, held_until=None, held_by_user_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if count:
+        audit.append(
+            session, actor, action="update", resource="Slot", detail={"holds_dropped": count}
+        )
+    return count
+
+
 # --- beds and the admission queue -------------------------------------------------------------
 
 

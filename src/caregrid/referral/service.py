@@ -626,14 +626,16 @@ def expire_overdue(session: Session, actor: Actor, *, at: datetime | None = None
     overdue = session.scalars(
         select(Referral).where(Referral.status == "submitted", Referral.due_at < at)
     ).all()
+    expired = 0
     for referral in overdue:
         if actor.role != "system" and not _coordinator(actor, referral):
             continue
         _transition(session, actor, referral, "expire", "超过受理时限，转交转诊协调员")
         referral.escalated_at = at
         _release_booking(session, actor, referral)
+        expired += 1
     session.flush()
-    return len(overdue)
+    return expired
 
 
 # --- worklists ------------------------------------------------------------------------------
