@@ -656,6 +656,21 @@ def request_admission(
     return request
 
 
+def may_run_ward(actor: Actor, pool: BedPool) -> bool:
+    """Admitting and discharging is the work of the ward's own hospital (its doctors and
+    coordinators), the group's referral coordinators and managers, or the platform."""
+    if actor.role == "system":
+        return True
+    if actor.role in ("coordinator", "group_manager") and actor.group_id == pool.group_id:
+        return True
+    return actor.institution_id == pool.institution_id and actor.role in BOOKING_ROLES
+
+
+def _require_ward_staff(actor: Actor, pool: BedPool) -> None:
+    if not may_run_ward(actor, pool):
+        raise Forbidden("仅本院医务人员或转诊协调员可以办理入院和出院", bed_pool_id=pool.id)
+
+
 def admission_queue(session: Session, actor: Actor, bed_pool_id: int) -> Sequence[AdmissionRequest]:
     get_bed_pool(session, actor, bed_pool_id)
     return session.scalars(
@@ -674,6 +689,7 @@ def admit(session: Session, actor: Actor, request_id: int) -> BedStay:
     if request is None:
         raise NotFound("未找到该入院申请", admission_request_id=request_id)
     pool = get_bed_pool(session, actor, request.bed_pool_id)
+    _require_ward_staff(actor, pool)
     if request.status != "waiting":
         raise BedTaken("该入院申请已处理", admission_request_id=request_id)
     may_reserved = request.from_primary or request.via_referral
@@ -732,6 +748,12 @@ def discharge(session: Session, actor: Actor, stay_id: int) -> BedStay:
     stay = session.get(BedStay, stay_id)
     if stay is None or stay.active_bed_id is None:
         raise NotFound("未找到在院记录", bed_stay_id=stay_id)
+    bed = session.get(Bed, stay.bed_id)
+    assert bed is not None
+    try:
+        _require_ward_staff(actor, get_bed_pool(session, actor, bed.bed_pool_id))
+    except NotFound:
+        raise NotFound("未找到在院记录", bed_stay_id=stay_id) from None
     stay.active_bed_id = None
     stay.discharged_at = now()
     session.flush()
@@ -743,6 +765,83 @@ def discharge(session: Session, actor: Actor, stay_id: int) -> BedStay:
     )
     audit.append(session, actor, action="update", resource="BedStay", resident_id=stay.resident_id)
     return stay
+
+
+@dataclass(frozen=True)
+class WardView:
+    """A ward as the capacity calendar shows it: its beds (of which reserved for primary
+    care), who is waiting in priority order and who is in a bed."""
+
+    pool: BedPool
+    total: int
+    reserved: int
+    occupied: int
+    occupied_reserved: int
+    queue: Sequence[AdmissionRequest]
+    stays: list[tuple[BedStay, str]]  # live stay, bed label
+    manage: bool  # the caller may admit and discharge here (and see who)
+
+    @property
+    def free(self) -> int:
+        return self.total - self.occupied
+
+
+def ward_views(session: Session, actor: Actor) -> list[WardView]:
+    """The bed pools of the caller's group, per ward, with the admission queue ordered as
+    `admit_next` takes it (referred contracted residents, then referred, then the rest: 001
+    §三(三)1 优先住院). Queues and stays are listed only for those who run the ward."""
+    stmt = select(BedPool).order_by(BedPool.institution_id, BedPool.id)
+    if actor.role != "system":
+        stmt = stmt.where(BedPool.group_id == actor.group_id)
+    pools = session.scalars(stmt).all()
+    if not pools:
+        return []
+    ids = [p.id for p in pools]
+    counts = {
+        pool_id: (int(t), int(r or 0), int(o or 0), int(orr or 0))
+        for pool_id, t, r, o, orr in session.execute(
+            select(
+                Bed.bed_pool_id,
+                func.count(Bed.id),
+                func.sum(cast(Bed.pool == "reserved", Integer)),
+                func.sum(cast(Bed.status == "occupied", Integer)),
+                func.sum(cast(and_(Bed.status == "occupied", Bed.pool == "reserved"), Integer)),
+            )
+            .where(Bed.bed_pool_id.in_(ids))
+            .group_by(Bed.bed_pool_id)
+        ).all()
+    }
+    managed = [p.id for p in pools if may_run_ward(actor, p)]
+    queues: dict[int, list[AdmissionRequest]] = {i: [] for i in managed}
+    stays: dict[int, list[tuple[BedStay, str]]] = {i: [] for i in managed}
+    if managed:
+        for request in session.scalars(
+            select(AdmissionRequest)
+            .where(AdmissionRequest.bed_pool_id.in_(managed), AdmissionRequest.status == "waiting")
+            .order_by(
+                AdmissionRequest.priority.desc(),
+                AdmissionRequest.requested_at,
+                AdmissionRequest.id,
+            )
+        ):
+            queues[request.bed_pool_id].append(request)
+        for stay, pool_id, label in session.execute(
+            select(BedStay, Bed.bed_pool_id, Bed.label)
+            .join(Bed, Bed.id == BedStay.bed_id)
+            .where(Bed.bed_pool_id.in_(managed), BedStay.active_bed_id.is_not(None))
+            .order_by(Bed.label)
+        ).all():
+            stays[pool_id].append((stay, label))
+    return [
+        WardView(
+            p,
+            *counts.get(p.id, (0, 0, 0, 0)),
+            queue=queues.get(p.id, []),
+            stays=stays.get(p.id, []),
+            manage=p.id in queues,
+        )
+        for p in pools
+    ]
 
 
 # --- monitoring -----------------------------------------------------------------------------
