@@ -38,6 +38,7 @@ from caregrid.capacity.models import (
     Schedule,
     Slot,
 )
+from caregrid.core import hooks
 from caregrid.core.actor import Actor
 from caregrid.core.clock import SHANGHAI, now
 from caregrid.core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -78,15 +79,26 @@ def _require_manager(actor: Actor, group_id: int | None) -> None:
         raise NotFound("未找到该机构")
 
 
+# Answered by familydoctor (a team member), which capacity may not import (core/hooks.py).
+RESERVED_USER_QUESTION = "reserved_capacity_user"
+
+
 def actor_may_use_reserved(session: Session, actor: Actor) -> bool:
-    """Primary members' staff and family-doctor teams (001 §三(三)1). The platform itself
-    (demo, imports) books on their behalf."""
+    """Primary members' staff and family-doctor teams (001 §三(三)1 “向家庭医生签约服务团队或
+    基层医疗卫生机构下沉”): a lead-hospital specialist who serves on a team of the group books
+    reserved capacity for the team's patients too. The platform itself (demo, imports) books
+    on their behalf."""
     if actor.role == "system":
         return True
-    if actor.institution_id is None:
+    if actor.institution_id is not None:
+        level = registry.get_institution(session, actor.institution_id).level
+        if rules.may_use_reserved(level):
+            return True
+    if actor.practitioner_id is None:
         return False
-    level = registry.get_institution(session, actor.institution_id).level
-    return rules.may_use_reserved(level)
+    return rules.may_use_reserved(
+        None, family_doctor_team=hooks.any_true(RESERVED_USER_QUESTION, session, actor)
+    )
 
 
 # --- schedules and slots ---------------------------------------------------------------------
