@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from caregrid.audit.models import AuditEntry
 from caregrid.capacity import service as capacity
-from caregrid.capacity.models import Slot
+from caregrid.capacity.models import AdmissionRequest, Slot
 from caregrid.core.clock import frozen_clock
 from caregrid.jobs.service import JOBS_ACTOR, run_once
 from caregrid.referral import service as referrals
@@ -83,6 +83,36 @@ def test_a_pass_expires_overdue_referrals_and_releases_reserved_slots(
     ).all()
     assert any('"released": 2' in (d or "") for d in audited)
     assert any('"action": "expire"' in (d or "") for d in audited)
+
+
+def test_an_expired_inpatient_referral_leaves_the_admission_queue(db: Session, city: City) -> None:
+    install_default_catalogs(db)
+    gp = city.users["gp_wang"]
+    resident = make_resident(db, city)
+    with frozen_clock(T0):
+        pool = capacity.create_bed_pool(
+            db, JOBS_ACTOR, institution_id=city.lead_id, ward="心内一病区", beds=4
+        )
+        referral = referrals.create_referral(
+            db,
+            gp,
+            ReferralCreate(
+                resident_id=resident,
+                to_institution_id=city.lead_id,
+                care_type="inpatient",
+                diagnosis_code="I21.0",
+                summary="胸痛",
+            ),
+        )
+        referrals.schedule_bed(db, gp, referral.id, pool.id)
+        assert [q.resident_id for q in capacity.admission_queue(db, JOBS_ACTOR, pool.id)] == [
+            resident
+        ]
+    with frozen_clock(T0 + timedelta(hours=49)):
+        assert run_once(db).expired_referrals == 1
+    assert list(capacity.admission_queue(db, JOBS_ACTOR, pool.id)) == []
+    request = db.get(AdmissionRequest, referral.admission_request_id)
+    assert request is not None and request.status == "cancelled"
 
 
 def test_a_pass_clears_lapsed_holds_only(db: Session, city: City) -> None:

@@ -683,6 +683,27 @@ def _require_ward_staff(actor: Actor, pool: BedPool) -> None:
         raise Forbidden("仅本院医务人员或转诊协调员可以办理入院和出院", bed_pool_id=pool.id)
 
 
+def withdraw_admission(session: Session, actor: Actor, request_id: int) -> bool:
+    """Take a waiting request out of the queue (its referral was rejected, cancelled or
+    expired); returns whether it was still waiting. An admitted patient keeps the bed."""
+    result = session.execute(
+        update(AdmissionRequest)
+        .where(AdmissionRequest.id == request_id, AdmissionRequest.status == "waiting")
+        .values(status="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    audit.append(
+        session,
+        actor,
+        action="update",
+        resource="AdmissionRequest",
+        detail={"admission_request_id": request_id, "status": "cancelled"},
+    )
+    return True
+
+
 def admission_queue(session: Session, actor: Actor, bed_pool_id: int) -> Sequence[AdmissionRequest]:
     get_bed_pool(session, actor, bed_pool_id)
     return session.scalars(

@@ -508,10 +508,15 @@ def cancel(session: Session, actor: Actor, referral_id: int, reason: str | None 
 
 
 def _release_booking(session: Session, actor: Actor, referral: Referral) -> None:
+    """A closed referral gives back its slot and leaves the ward's admission queue."""
     if referral.appointment_id is not None:
         appointment = capacity.get_appointment(session, referral.appointment_id)
         if appointment.status == "booked":
             capacity.cancel_appointment(session, Actor.system("referral"), appointment.id)
+    if referral.admission_request_id is not None:
+        capacity.withdraw_admission(
+            session, Actor.system("referral"), referral.admission_request_id
+        )
     session.flush()
 
 
