@@ -628,8 +628,12 @@ def expire_overdue(session: Session, actor: Actor, *, at: datetime | None = None
     """Expire submitted referrals past their time limit and escalate them to the coordinator
     (profile `referral.response_time_limit_hours`; 002 §四(三)1 转诊监测制度)."""
     at = at or now()
+    # SKIP LOCKED (PostgreSQL): a second pass running at the same time (the server's loop and
+    # `caregrid jobs run`) leaves the rows the first is expiring to it.
     overdue = session.scalars(
-        select(Referral).where(Referral.status == "submitted", Referral.due_at < at)
+        select(Referral)
+        .where(Referral.status == "submitted", Referral.due_at < at)
+        .with_for_update(skip_locked=True)
     ).all()
     expired = 0
     for referral in overdue:
