@@ -250,3 +250,45 @@ def test_capability_statement_names_the_ihe_operations(client: TestClient) -> No
     validate(statement)
     (appointment,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Appointment"]
     assert {o["name"] for o in appointment["operation"]} == {"find", "hold", "book"}
+
+
+def test_find_by_department_code_and_book_by_reference_with_patient_reference(
+    client: TestClient, db: Session, city: City
+) -> None:
+    resident = make_resident(db, city)
+    with frozen_clock(T0):
+        clinic = make_clinic(db, city)
+    db.commit()
+    dept = cardiology(db, city)
+    with frozen_clock(T0):
+        gp = login(client, "gp_wang")
+        by_code = entries(
+            client.post(
+                FIND,
+                json=find_params(
+                    city, specialty=f"https://caregrid.org/fhir/CodeSystem/department|{dept}"
+                ),
+                headers=gp,
+            )
+        )
+        unknown = entries(client.post(FIND, json=find_params(city, specialty="眼科"), headers=gp))
+        booked = client.post(
+            BOOK,
+            json=params(
+                ParametersParameter(
+                    name="appointment-reference",
+                    valueReference=Reference(reference=f"Appointment/{by_code[0]['id']}"),
+                ),
+                ParametersParameter(
+                    name="patient-reference",
+                    valueReference=Reference(reference=f"Patient/{resident}"),
+                ),
+            ),
+            headers=gp,
+        )
+    assert len(by_code) == len(clinic.slot_ids)  # the GP may book reserved slots too
+    assert unknown == []
+    assert booked.status_code == 200, booked.text
+    (appointment,) = entries(booked)
+    assert appointment["participant"][0]["actor"]["reference"] == f"Patient/{resident}"
+    assert slot_status(db, clinic.slot_ids[0]) == "booked"
