@@ -552,10 +552,12 @@ def test_ward_staff_admit_the_first_in_the_queue_and_discharge(
 ) -> None:
     """The capacity calendar's wards (issue 5): a lead-hospital doctor sees beds (total,
     reserved, occupied), the admission queue with referred contracted residents first (001
-    §三(三)1 优先住院), admits the first one and discharges the patient; htmx swaps the section."""
+    §三(三)1 优先住院), admits the first one (her referral arrives) and discharges the patient;
+    htmx swaps the section."""
     from playwright.sync_api import expect
 
     from caregrid.capacity.models import AdmissionRequest, BedPool, BedStay
+    from caregrid.referral.models import Referral
 
     specialist = _user(live_server, "specialist1")
     with _session(live_server) as s:
@@ -595,6 +597,11 @@ def test_ward_staff_admit_the_first_in_the_queue_and_discharge(
     with _session(live_server) as s:
         stay = s.scalar(select(BedStay).where(BedStay.admission_request_id == request_id))
         assert stay is not None and stay.active_bed_id is not None
+        # the referral behind the request is answered and the patient has arrived
+        status = s.scalar(
+            select(Referral.status).where(Referral.admission_request_id == request_id)
+        )
+        assert status == "arrived"
     stays.get_by_role("button", name=re.compile("办理出院")).click()
     expect(page.locator("#wards [role=status]")).to_contain_text("已出院")
     expect(page.locator(f"#ward-{pool_id} .ward-stays summary")).to_contain_text("（0）")

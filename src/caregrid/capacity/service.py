@@ -765,6 +765,8 @@ def admit(session: Session, actor: Actor, request_id: int) -> BedStay:
                 resident_id=request.resident_id,
                 detail={"bed_id": bed_id, "pool": wanted},
             )
+            # the referral behind the request (if any) registers the arrival (core/hooks.py)
+            hooks.publish("bed_admitted", session, actor, request)
             return stay
     raise NoBedFree("该病区暂无可用床位", bed_pool_id=pool.id)
 

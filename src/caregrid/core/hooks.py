@@ -10,7 +10,13 @@ when its service module is imported (`caregrid.domains.load_all`); the asking do
 `any_true`. Questions in use:
 
 - ``reserved_capacity_user(session, actor)``: may the actor book capacity reserved for primary
-  care as a family-doctor team member (asked by capacity, answered by familydoctor)."""
+  care as a family-doctor team member (asked by capacity, answered by familydoctor).
+
+Events: the same for a fact a lower domain announces and a higher one acts on, in the same
+transaction (a listener's error fails the announcing call). Events in use:
+
+- ``bed_admitted(session, actor, admission_request)``: a patient got a bed from a ward's queue
+  (announced by capacity; referral registers the arrival of the referral behind it)."""
 
 from __future__ import annotations
 
@@ -53,3 +59,21 @@ def predicate(question: str, name: str) -> Callable[[Callable[..., bool]], Calla
 def any_true(question: str, *args: Any) -> bool:
     """True when any registered answer to `question` says yes (False when none is)."""
     return any(fn(*args) for fn in _predicates.get(question, {}).values())
+
+
+_listeners: dict[str, dict[str, Callable[..., None]]] = {}
+
+
+def listener(event: str, name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register the decorated function to run on `event`; the same `name` replaces."""
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        _listeners.setdefault(event, {})[name] = fn
+        return fn
+
+    return register
+
+
+def publish(event: str, *args: Any) -> None:
+    for fn in list(_listeners.get(event, {}).values()):
+        fn(*args)

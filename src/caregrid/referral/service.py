@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
 from caregrid.capacity import service as capacity
+from caregrid.capacity.models import AdmissionRequest
 from caregrid.capacity.rules import PRIMARY_LEVELS
+from caregrid.core import hooks
 from caregrid.core.actor import Actor
 from caregrid.core.clock import SHANGHAI, now
 from caregrid.core.errors import Forbidden, Invalid
@@ -610,6 +612,28 @@ def arrive(session: Session, actor: Actor, referral_id: int) -> Referral:
         referral.arrival_encounter_id = encounter.id
     session.flush()
     return referral
+
+
+@hooks.listener("bed_admitted", "referral_arrival")
+def _arrive_on_admission(session: Session, actor: Actor, request: AdmissionRequest) -> None:
+    """A referred patient admitted from the ward's queue has arrived: the receiving side
+    admitting her answers the referral (accepted, scheduled) and registers the arrival, with
+    its inpatient encounter at the target (001 §三(三)1 优先住院). A referral the admitting
+    user may not act on, or already past its time limit, is left to the coordinator."""
+    if not request.via_referral:
+        return
+    referral = session.scalar(select(Referral).where(Referral.admission_request_id == request.id))
+    if referral is None or referral.status not in ("submitted", "accepted", "scheduled"):
+        return
+    if not (_receiving_side(actor, referral) or _coordinator(actor, referral)):
+        return
+    if referral.status == "submitted":
+        if rules.is_overdue(referral.status, referral.due_at, now()):
+            return
+        accept(session, actor, referral.id, "办理入院")
+    if referral.status == "accepted":
+        _transition(session, actor, referral, "schedule", "已安排床位")
+    arrive(session, actor, referral.id)
 
 
 def complete(session: Session, actor: Actor, referral_id: int, feedback: str) -> Referral:
