@@ -95,6 +95,7 @@ def test_deleting_the_newest_entries_is_detected_by_the_head(db: Session) -> Non
 
 
 def test_bulk_appends_join_the_same_chain(db: Session) -> None:
+    before = audit.verify(db).checked  # entries committed by earlier tests
     _write(db, 2)
     written = audit.append_many(
         db,
@@ -105,7 +106,7 @@ def test_bulk_appends_join_the_same_chain(db: Session) -> None:
     assert written == 50
     result = audit.verify(db)
     assert result.ok, result.problems
-    assert result.checked == 53
+    assert result.checked == before + 53
     rows = db.query(AuditEntry).filter(AuditEntry.action == "import").all()
     assert {r.resident_id for r in rows} == {500 + i for i in range(50)}
 
@@ -114,6 +115,7 @@ def test_bulk_appends_hash_like_single_appends_for_system_actors_and_empty_field
     db: Session,
 ) -> None:
     system = Actor.system("导入-HIS")
+    before = audit.verify(db).checked
     audit.append_many(
         db,
         system,
@@ -125,4 +127,4 @@ def test_bulk_appends_hash_like_single_appends_for_system_actors_and_empty_field
     )
     result = audit.verify(db)
     assert result.ok, result.problems
-    assert result.checked == 3
+    assert result.checked == before + 3

@@ -1,7 +1,8 @@
-"""No slot or bed is ever booked twice under load, on SQLite and PostgreSQL: 200 clients on
-their own connections race for the same 50 slots (a fifth reserved for primary care), and 40
-for 10 beds. Exactly as many succeed as there are places; the others get a clear conflict;
-reserved slots go only to primary care.
+"""No slot or bed is ever booked twice under load, on SQLite and PostgreSQL: 200 clients race
+for the same 50 slots (a fifth reserved for primary care), once through the service on their
+own connections and once through the HTTP API of a served app, and 40 race for 10 beds.
+Exactly as many succeed as there are places; the others get a clear conflict; reserved slots
+go only to primary care.
 
 The world is committed (the racing connections must see it) and deleted afterwards."""
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import httpx
 import pytest
 from sqlalchemy import Engine, delete, select, update
 
@@ -32,6 +34,7 @@ from caregrid.core.actor import Actor
 from caregrid.core.clock import now
 from caregrid.core.db import unit_of_work
 from caregrid.core.errors import DomainError
+from caregrid.identity.models import AuthSession, User
 from caregrid.registry.idnumber import make_id_number
 from caregrid.registry.models import Department, Grid, Group, Institution, Resident
 
@@ -75,14 +78,16 @@ def world(engine: Engine) -> Iterator[World]:
         s.add(dept)
         s.flush()
         born = date(1930, 1, 1) + timedelta(days=int(tag, 16) % 25000)
+        # the first homed at the township, the second at the lead hospital
         residents = [
             Resident(
-                id_number=make_id_number("371302", born, int(tag[:3], 16) % 1000),
+                id_number=make_id_number("371302", born, (int(tag[:3], 16) + k) % 1000),
                 name="并发患者",
                 sex="male",
                 birth_date=born,
-                home_institution_id=town.id,
+                home_institution_id=home.id,
             )
+            for k, home in enumerate((town, lead))
         ]
         s.add_all(residents)
         s.flush()
@@ -116,6 +121,13 @@ def world(engine: Engine) -> Iterator[World]:
             s.execute(delete(Bed).where(Bed.bed_pool_id == built.pool_id))
             s.execute(delete(BedPool).where(BedPool.id == built.pool_id))
             s.execute(delete(Resident).where(Resident.id.in_(built.resident_ids)))
+            # accounts made for the race stay (the audit log refers to them), detached
+            users = select(User.id).where(User.group_id == built.group_id)
+            s.execute(delete(AuthSession).where(AuthSession.user_id.in_(users)))
+            s.execute(
+                update(User).where(User.group_id == built.group_id)
+                .values(institution_id=None, group_id=None, active=False)
+            )  # fmt: skip
             s.execute(delete(Department).where(Department.id == built.dept_id))
             s.execute(
                 update(Group).where(Group.id == built.group_id).values(lead_institution_id=None)
@@ -171,6 +183,10 @@ def test_two_hundred_clients_racing_for_fifty_slots_book_each_once(
     outcomes = race(CLIENTS, book)
     assert outcomes["ok"] == SLOTS, outcomes
     assert set(outcomes) <= {"ok", "SlotTaken", "ReservedForPrimaryCare"}, outcomes
+    _assert_fifty_booked_once(engine, world)
+
+
+def _assert_fifty_booked_once(engine: Engine, world: World) -> None:
     with unit_of_work(engine) as s:
         rows = s.execute(
             select(Appointment.slot_id, Appointment.pool, Appointment.booked_by_institution_id)
@@ -183,6 +199,64 @@ def test_two_hundred_clients_racing_for_fifty_slots_book_each_once(
     reserved = [r for r in rows if r.pool == "reserved"]
     assert len(reserved) == SLOTS // 5
     assert all(r.booked_by_institution_id == world.town_id for r in reserved)
+
+
+def test_two_hundred_http_clients_racing_for_fifty_slots_book_each_once(
+    engine: Engine, world: World
+) -> None:
+    """The same race through `POST /api/v1/slots/{id}/book` of the app served over HTTP (each
+    client its own connection), as a township GP and a lead-hospital specialist booking for
+    residents they care for: the full path of auth, access check, audit and booking."""
+    from caregrid.app import create_app
+    from caregrid.identity.passwords import hash_password
+    from caregrid.identity.service import create_user
+    from tests.support import serve, use_database
+
+    tag = uuid.uuid4().hex[:8]
+    password = "Race-pass-2026"
+    digest = hash_password(password)
+    with unit_of_work(engine) as s:
+        for name, institution in (("gp", world.town_id), ("sp", world.lead_id)):
+            create_user(
+                s, username=f"race_{name}_{tag}", password=password, password_hash=digest,
+                role="doctor", display_name="并发医生", institution_id=institution,
+                group_id=world.group_id,
+            )  # fmt: skip
+    url = engine.url.render_as_string(hide_password=False)
+    with use_database(url), serve(create_app()) as served:
+        tokens = {}
+        for name in ("gp", "sp"):
+            r = httpx.post(
+                served.url("/api/v1/auth/token"),
+                data={"username": f"race_{name}_{tag}", "password": password},
+            )
+            assert r.status_code == 200, r.text
+            tokens[name] = r.json()["access_token"]
+        answers: Counter[tuple[int, str]] = Counter()
+        lock = threading.Lock()
+
+        def book(i: int) -> None:
+            who = "gp" if (i // SLOTS) % 2 else "sp"  # each slot: two of each
+            # each books for a resident homed at their own institution (a care relationship)
+            resident = world.resident_ids[0 if who == "gp" else 1]
+            with httpx.Client(base_url=served.base_url, timeout=120) as c:
+                r = c.post(
+                    f"/api/v1/slots/{world.slot_ids[i % SLOTS]}/book",
+                    json={"resident_id": resident},
+                    headers={"Authorization": f"Bearer {tokens[who]}"},
+                )
+            code = r.json().get("error", "ok") if r.status_code != 201 else "ok"
+            with lock:
+                answers[(r.status_code, code)] += 1
+            if r.status_code >= 500:
+                raise RuntimeError(r.text)
+
+        outcomes = race(CLIENTS, book)
+    assert outcomes == Counter({"ok": CLIENTS}), outcomes  # every client got an answer
+    assert answers[(201, "ok")] == SLOTS, answers
+    # The losers: a clear 409 naming why (taken, or reserved for primary care).
+    assert set(answers) <= {(201, "ok"), (409, "SlotTaken"), (403, "ReservedForPrimaryCare")}
+    _assert_fifty_booked_once(engine, world)
 
 
 def test_forty_admissions_racing_for_ten_beds_fill_each_bed_once(

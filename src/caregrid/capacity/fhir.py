@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import Body, Query, Request
 from sqlalchemy.orm import Session
 
 from caregrid.capacity import service
@@ -31,12 +31,12 @@ from caregrid.core.fhir import (
     searchset,
     split_token,
 )
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.identity.access import require_resident_access
 from caregrid.identity.deps import CurrentActor
 from caregrid.registry import service as registry
 
-router = APIRouter(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
+router = api_router(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
 
 SLOT_STATUS = {
     "free": "free",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from caregrid.capacity import service
 from caregrid.capacity.schemas import (
@@ -20,7 +20,7 @@ from caregrid.capacity.schemas import (
     SlotsPublish,
 )
 from caregrid.core.errors import NotFound
-from caregrid.core.http import DB, committed_json
+from caregrid.core.http import DB, api_router
 from caregrid.core.ids import IdInPath, OptionalIdQuery
 from caregrid.identity.deps import CurrentActor
 
@@ -32,7 +32,7 @@ ERRORS: Responses = {
     422: {"description": "输入有误，响应中 field 指明字段"},
 }
 
-router = APIRouter(
+router = api_router(
     prefix="/api/v1", tags=["capacity"], responses={401: {"description": "未登录或登录已过期"}}
 )
 
@@ -100,7 +100,7 @@ def hold_slot(slot_id: IdInPath, db: DB, actor: CurrentActor) -> HoldRead:
     slot, token = service.hold_slot(db, actor, slot_id)
     assert slot.held_until is not None
     hold = HoldRead(slot_id=slot.id, hold_token=token, held_until=slot.held_until)
-    return committed_json(HoldRead, hold)  # type: ignore[return-value]
+    return hold
 
 
 @router.post(
@@ -111,7 +111,7 @@ def book_slot(slot_id: IdInPath, data: BookBody, db: DB, actor: CurrentActor) ->
     appointment = service.book_slot(
         db, actor, slot_id=slot_id, resident_id=data.resident_id, hold_token=data.hold_token
     )
-    return committed_json(AppointmentRead, appointment, 201)
+    return appointment
 
 
 @router.post(
@@ -121,7 +121,7 @@ def cancel_appointment(appointment_id: IdInPath, db: DB, actor: CurrentActor) ->
     appointment = service.get_appointment(db, appointment_id)
     if actor.role != "admin" and appointment.group_id != actor.group_id:
         raise NotFound("未找到该预约", appointment_id=appointment_id)
-    return committed_json(AppointmentRead, service.cancel_appointment(db, actor, appointment_id))
+    return service.cancel_appointment(db, actor, appointment_id)
 
 
 @router.post("/slots/release-reserved", response_model=ReleaseRead, responses=ERRORS)

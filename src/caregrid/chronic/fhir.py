@@ -7,17 +7,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter
-
 from caregrid.chronic.models import FollowUp
 from caregrid.core.errors import NotFound
 from caregrid.core.fhir import FhirResponse
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.core.ids import MAX_ID
 from caregrid.identity.access import require_resident_access
 from caregrid.identity.deps import CurrentActor
 
-router = APIRouter(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
+router = api_router(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from caregrid.chronic import rules
 from caregrid.chronic import service as chronic
 from caregrid.chronic.schemas import (
@@ -19,7 +17,7 @@ from caregrid.chronic.schemas import (
     LongPrescriptionRead,
     ProgramRead,
 )
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.core.ids import IdInPath
 from caregrid.identity.deps import CurrentActor
 
@@ -31,7 +29,7 @@ ERRORS: Responses = {
     422: {"description": "输入违反规则，响应中 field 与 rule 指明字段和规则"},
 }
 
-router = APIRouter(
+router = api_router(
     prefix="/api/v1/chronic",
     tags=["chronic"],
     responses={401: {"description": "未登录或登录已过期"}},

@@ -6,6 +6,8 @@ rolls back on any error; services only ``flush()``.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -58,30 +60,84 @@ def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+SQLITE_BUSY_MS = 30_000
+_GATE = "caregrid_write_gate"
+_gates: dict[str, threading.Lock] = {}
+_gates_lock = threading.Lock()
+
+
+def _write_gate(url: URL) -> threading.Lock:
+    """One lock per SQLite database in this process, shared by every engine on its file."""
+    with _gates_lock:
+        return _gates.setdefault(url.render_as_string(hide_password=False), threading.Lock())
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # SQLAlchemy, not the sqlite3 module, decides when transactions begin (see _sqlite_begin).
+    # SQLAlchemy, not the sqlite3 module, decides when transactions begin (see _sqlite_gated).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
-    # Take the write lock when a transaction starts. A deferred transaction that read first
-    # cannot upgrade to a writer once another connection has committed (SQLITE_BUSY_SNAPSHOT,
-    # no retry), and nearly every request writes (the audit log). Serialising transactions is
-    # the price of the embedded default; PostgreSQL runs them concurrently.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_gated(engine: Engine) -> None:
+    """Serialise this process's SQLite transactions on an in-process lock, then BEGIN IMMEDIATE.
+
+    Every transaction takes SQLite's write lock when it starts: a deferred transaction that
+    read first cannot upgrade to a writer once another connection has committed
+    (SQLITE_BUSY_SNAPSHOT, no retry), and nearly every request writes (the audit log).
+    Serialising transactions is the price of the embedded default; PostgreSQL runs them
+    concurrently. Waiting for that lock in SQLite's busy handler means sleeping and polling
+    with growing back-off, so under many concurrent requests some wait past the busy timeout
+    while the file sits idle between polls ("database is locked"). Queueing first on a lock in
+    the process hands the database to the next transaction as soon as one ends; the busy
+    handler is left for other processes on the same file (the CLI beside the server)."""
+    gate = _write_gate(engine.url)
+
+    def begin(connection: Connection) -> None:
+        if not gate.acquire(timeout=SQLITE_BUSY_MS / 1000):
+            raise sqlite3.OperationalError("database is locked")
+        connection.info[_GATE] = gate
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            connection.info.pop(_GATE, None)
+            gate.release()
+            raise
+
+    def end(info: dict[Any, Any]) -> None:
+        held = info.pop(_GATE, None)
+        if held is not None:
+            held.release()
+
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "commit", lambda connection: end(connection.info))
+    event.listen(engine, "rollback", lambda connection: end(connection.info))
+
+    # A connection that is invalidated or returned without its transaction ending through
+    # the Connection still lets the next one in.
+    def reset(_dbapi: Any, record: Any, reset_state: Any) -> None:
+        end(record.info)
+
+    def invalidate(_dbapi: Any, record: Any, exception: Any) -> None:
+        end(record.info)
+
+    def close(_dbapi: Any, record: Any) -> None:
+        end(record.info)
+
+    event.listen(engine.pool, "reset", reset)
+    event.listen(engine.pool, "invalidate", invalidate)
+    event.listen(engine.pool, "close", close)
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if is_sqlite(url):
         # One writer at a time (BEGIN IMMEDIATE): under concurrent load the waiting requests
-        # each hold a pooled connection while SQLite's busy handler backs off, so the pool is
-        # sized for the server's worker threads rather than the default 5 + 10.
+        # each hold a pooled connection while they queue, so the pool is sized for the
+        # server's worker threads rather than the default 5 + 10.
         engine = create_engine(
             url,
             echo=echo,
@@ -91,9 +147,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             pool_timeout=60,
         )
         event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
+        _sqlite_gated(engine)
         return engine
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # More connections than the server's 40 worker threads: a request holds one for its whole
+    # transaction, and threads queueing for a connection would hold none of the locks that
+    # the others wait for.
+    return create_engine(url, echo=echo, pool_size=20, max_overflow=40, pool_pre_ping=True)
 
 
 @lru_cache
@@ -111,14 +170,19 @@ def new_session(engine: Engine | None = None) -> Session:
     return _session_factory(engine or get_engine())()
 
 
+def commit(session: Session) -> None:
+    """Commit the session's transaction; the after-rollback callbacks are then void."""
+    session.commit()
+    hooks.clear(session)
+
+
 @contextmanager
 def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
     """One transaction: commit if the block finishes, roll back if it raises."""
     session = new_session(engine)
     try:
         yield session
-        session.commit()
-        hooks.clear(session)
+        commit(session)
     except BaseException:
         session.rollback()
         session.close()

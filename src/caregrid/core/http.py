@@ -1,21 +1,22 @@
-"""HTTP plumbing shared by every domain's routes: the request-owned transaction, the error
-handlers and the request-size limit."""
+"""HTTP plumbing shared by every domain's routes: the request-owned transaction (committed
+when the endpoint returns), the error handlers and the request-size limit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.encoders import jsonable_encoder
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from caregrid.core.db import unit_of_work
+from caregrid.core.db import commit, unit_of_work
 from caregrid.core.errors import DomainError
 
 FHIR_PREFIX = "/fhir/"
@@ -29,6 +30,41 @@ def _transaction() -> Iterator[Session]:
 
 
 DB = Annotated[Session, Depends(_transaction, scope="function")]
+
+
+def _commit_on_return(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = endpoint(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Session):
+                commit(value)
+        return result
+
+    return run
+
+
+class CommitOnReturnRoute(APIRoute):
+    """A route whose sync endpoint commits its transaction (`DB`) in its own worker thread,
+    as it returns, before FastAPI validates the response and tears the dependency down.
+
+    FastAPI validates a sync endpoint's return value, and exits a sync dependency, in further
+    threadpool threads. Were the transaction still open then, holding row locks (the audit
+    chain head that every audited request takes, a slot), and every pool thread blocked on
+    those locks, no thread would be left to commit them: a deadlock that 200 concurrent clients
+    booking slots on PostgreSQL reproduce (tests/capacity/test_concurrency.py). Committing
+    here releases the locks before the endpoint's thread is given back. A failure to commit
+    is the endpoint's failure, answered by the error handlers like any other."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint) and not inspect.isgeneratorfunction(endpoint):
+            endpoint = _commit_on_return(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def api_router(**kwargs: Any) -> APIRouter:
+    """Every domain's router: its routes commit on return (`CommitOnReturnRoute`)."""
+    return APIRouter(route_class=CommitOnReturnRoute, **kwargs)
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
@@ -276,15 +312,3 @@ def install_problem_schema(app: FastAPI) -> None:
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def committed_json(model: type[BaseModel], value: Any, status_code: int = 200) -> JSONResponse:
-    """The endpoint's response, serialised in the endpoint's own worker thread.
-
-    FastAPI validates a sync endpoint's return value in a *second* threadpool thread, before
-    the request's transaction (`DB`, closed with the endpoint's function scope) commits. When
-    every pool thread is blocked on a row this transaction has locked (the audit chain head,
-    a slot), that second thread never comes and nothing commits: a deadlock, reproduced by
-    `benchmarks/bench_booking.py` with 50 clients on PostgreSQL. Returning a ready Response
-    skips that step; write endpoints on hot rows use this."""
-    return JSONResponse(jsonable_encoder(model.model_validate(value)), status_code=status_code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from sqlalchemy.orm import Session
 
 from caregrid.core.errors import NotFound
@@ -17,14 +17,14 @@ from caregrid.core.fhir import (
     reference_id,
     searchset,
 )
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.core.ids import MAX_ID
 from caregrid.familydoctor import rules
 from caregrid.familydoctor import service as fd
 from caregrid.familydoctor.models import Contract, ServicePackage, Team
 from caregrid.identity.deps import CurrentActor
 
-router = APIRouter(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
+router = api_router(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
 
 ROLE_SYSTEM = f"{CODESYSTEM_BASE}/family-doctor-team-role"
 PACKAGE_SYSTEM = f"{CODESYSTEM_BASE}/family-doctor-package"

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy.orm import Session
 
 from caregrid.core.clock import today
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.core.ids import IdInPath
 from caregrid.familydoctor import measures
 from caregrid.familydoctor import service as fd
@@ -52,7 +52,7 @@ ERRORS: Responses = {
     422: {"description": "输入违反规则，响应中 field 与 rule 指明字段和规则"},
 }
 
-router = APIRouter(
+router = api_router(
     prefix="/api/v1/familydoctor",
     tags=["familydoctor"],
     responses={401: {"description": "未登录或登录已过期"}},

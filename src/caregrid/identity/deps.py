@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from caregrid.core.actor import Actor
+from caregrid.core.db import commit
 from caregrid.core.http import DB
 from caregrid.identity import service
 from caregrid.identity.errors import RoleNotAllowed, SessionExpired
@@ -28,6 +29,10 @@ def current_actor(request: Request, db: DB, token: Annotated[str | None, Depends
             raise SessionExpired("未登录：请先获取访问令牌（POST /api/v1/auth/token）")
         user = service.resolve_session(db, cookie, kind="web")
     actor = service.actor_of(user)
+    # End the sign-in's transaction here, in this dependency's worker thread: the endpoint
+    # runs in another, and a transaction left open in between would hold SQLite's write lock
+    # while this request waits for a free thread (see core.http.CommitOnReturnRoute).
+    commit(db)
     request.state.actor = actor
     return actor
 

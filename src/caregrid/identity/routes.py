@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.identity import service
 from caregrid.identity.deps import CurrentActor, oauth2
 from caregrid.identity.schemas import Me, Token
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = api_router(prefix="/api/v1/auth", tags=["auth"])
 
 _errors: dict[int | str, dict[str, Any]] = {
     401: {"description": "用户名或密码错误"},

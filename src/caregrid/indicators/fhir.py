@@ -14,16 +14,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from caregrid.core.errors import Invalid, NotFound
 from caregrid.core.fhir import FhirResponse, SearchParam, base_url, capability
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.identity.deps import CurrentActor
 from caregrid.indicators.registry import BY_SLUG, Indicator
 from caregrid.indicators.service import Report, build_report, visible_indicators
 
-router = APIRouter(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
+router = api_router(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
 MEASURE_BASE = "https://caregrid.org/fhir/Measure"
 POPULATION = "http://terminology.hl7.org/CodeSystem/measure-population"
 SCORING = "http://terminology.hl7.org/CodeSystem/measure-scoring"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.identity.deps import CurrentActor
 from caregrid.indicators.export import definition_json, report_json, report_xlsx
 from caregrid.indicators.schemas import DefinitionRead, ReportRead
@@ -21,7 +21,7 @@ ERRORS: Responses = {
 }
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-router = APIRouter(
+router = api_router(
     prefix="/api/v1", tags=["indicators"], responses={401: {"description": "未登录或登录已过期"}}
 )
 

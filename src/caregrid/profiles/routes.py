@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from pydantic import BaseModel, Field
 
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.identity.deps import CurrentActor
 from caregrid.profiles import service
 from caregrid.profiles.loader import list_profiles, load_profile
 from caregrid.profiles.schemas import PolicyProfile, ProfileMeta
 
-router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"])
+router = api_router(prefix="/api/v1/profiles", tags=["profiles"])
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "未知的政策方案"}}
 
@@ -42,7 +42,7 @@ class OverrideBody(BaseModel):
     reason: str = Field(min_length=1, max_length=300, description="调整理由")
 
 
-active_router = APIRouter(prefix="/api/v1/active-profile", tags=["profiles"])
+active_router = api_router(prefix="/api/v1/active-profile", tags=["profiles"])
 _OVERRIDE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "无权调整"},
     422: {"description": "参数不存在或取值不合规则"},

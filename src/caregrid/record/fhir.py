@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import Body, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
@@ -33,7 +33,7 @@ from caregrid.core.fhir import (
     searchset,
     split_token,
 )
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.core.ids import MAX_ID
 from caregrid.identity.deps import CurrentActor
 from caregrid.record.ingest.fhir_map import (
@@ -73,7 +73,7 @@ from caregrid.record.models import (
 from caregrid.registry import service as registry
 from caregrid.registry.schemas import ResidentCreate
 
-router = APIRouter(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
+router = api_router(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
 
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 OBS_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Depends, Path, Query
 
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.core.ids import IdInPath, OptionalIdQuery
 from caregrid.core.pagination import PageParams, page_params
 from caregrid.identity.deps import CurrentActor
@@ -32,7 +32,7 @@ NOT_FOUND: Responses = {404: {"description": "不存在（或无诊疗关系）"
 INVALID: Responses = {422: {"description": "输入有误，响应中 field 指明字段"}}
 FORBIDDEN: Responses = {403: {"description": "当前角色无权执行此操作"}}
 
-router = APIRouter(
+router = api_router(
     prefix="/api/v1", tags=["record"], responses={401: {"description": "未登录或登录已过期"}}
 )
 Paging = Annotated[PageParams, Depends(page_params)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from sqlalchemy import select
 
 from caregrid.core.fhir import (
@@ -17,13 +17,13 @@ from caregrid.core.fhir import (
     reference_id,
     searchset,
 )
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.identity.deps import CurrentActor
 from caregrid.referral import service
 from caregrid.referral.errors import ReferralNotFound
 from caregrid.referral.models import Referral
 
-router = APIRouter(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
+router = api_router(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
 
 SNOMED = "http://snomed.info/sct"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"

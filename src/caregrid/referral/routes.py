@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from caregrid.core.errors import Forbidden, Invalid
-from caregrid.core.http import DB, committed_json
+from caregrid.core.http import DB, api_router
 from caregrid.core.ids import IdInPath
 from caregrid.identity.deps import CurrentActor
 from caregrid.referral import monitoring, service
@@ -32,7 +30,7 @@ ERRORS: Responses = {
     422: {"description": "输入有误，响应中 field 指明字段"},
 }
 
-router = APIRouter(
+router = api_router(
     prefix="/api/v1", tags=["referral"], responses={401: {"description": "未登录或登录已过期"}}
 )
 
@@ -58,7 +56,7 @@ def advice(data: AdviceRequest, db: DB, actor: CurrentActor) -> AdviceRead:
 @router.post("/referrals", response_model=ReferralRead, status_code=201, responses=ERRORS)
 def create(data: ReferralCreate, db: DB, actor: CurrentActor) -> Any:
     """Create a referral; by default submitted at once, booking `slot_id` in the same step."""
-    return committed_json(ReferralRead, service.create_referral(db, actor, data), 201)
+    return service.create_referral(db, actor, data)
 
 
 @router.get("/referrals/incoming", response_model=list[ReferralRead])
@@ -90,19 +88,17 @@ def read_history(referral_id: IdInPath, db: DB, actor: CurrentActor) -> Any:
 
 @router.post("/referrals/{referral_id}/submit", response_model=ReferralRead, responses=ERRORS)
 def submit(referral_id: IdInPath, db: DB, actor: CurrentActor) -> Any:
-    return committed_json(ReferralRead, service.submit(db, actor, referral_id))
+    return service.submit(db, actor, referral_id)
 
 
 @router.post("/referrals/{referral_id}/accept", response_model=ReferralRead, responses=ERRORS)
 def accept(referral_id: IdInPath, db: DB, actor: CurrentActor, data: NoteBody | None = None) -> Any:
-    return committed_json(
-        ReferralRead, service.accept(db, actor, referral_id, data.note if data else None)
-    )
+    return service.accept(db, actor, referral_id, data.note if data else None)
 
 
 @router.post("/referrals/{referral_id}/reject", response_model=ReferralRead, responses=ERRORS)
 def reject(referral_id: IdInPath, data: RejectBody, db: DB, actor: CurrentActor) -> Any:
-    return committed_json(ReferralRead, service.reject(db, actor, referral_id, data.reason))
+    return service.reject(db, actor, referral_id, data.reason)
 
 
 @router.post("/referrals/{referral_id}/schedule", response_model=ReferralRead, responses=ERRORS)
@@ -112,29 +108,25 @@ def schedule(referral_id: IdInPath, data: ScheduleBody, db: DB, actor: CurrentAc
         referral = service.schedule_slot(
             db, actor, referral_id, data.slot_id, hold_token=data.hold_token
         )
-        return committed_json(ReferralRead, referral)
+        return referral
     if data.bed_pool_id is not None:
-        return committed_json(
-            ReferralRead, service.schedule_bed(db, actor, referral_id, data.bed_pool_id)
-        )
+        return service.schedule_bed(db, actor, referral_id, data.bed_pool_id)
     raise Invalid("请指定号源或病区", field="slot_id")
 
 
 @router.post("/referrals/{referral_id}/arrive", response_model=ReferralRead, responses=ERRORS)
 def arrive(referral_id: IdInPath, db: DB, actor: CurrentActor) -> Any:
-    return committed_json(ReferralRead, service.arrive(db, actor, referral_id))
+    return service.arrive(db, actor, referral_id)
 
 
 @router.post("/referrals/{referral_id}/complete", response_model=ReferralRead, responses=ERRORS)
 def complete(referral_id: IdInPath, data: FeedbackBody, db: DB, actor: CurrentActor) -> Any:
-    return committed_json(ReferralRead, service.complete(db, actor, referral_id, data.feedback))
+    return service.complete(db, actor, referral_id, data.feedback)
 
 
 @router.post("/referrals/{referral_id}/cancel", response_model=ReferralRead, responses=ERRORS)
 def cancel(referral_id: IdInPath, db: DB, actor: CurrentActor, data: NoteBody | None = None) -> Any:
-    return committed_json(
-        ReferralRead, service.cancel(db, actor, referral_id, data.note if data else None)
-    )
+    return service.cancel(db, actor, referral_id, data.note if data else None)
 
 
 @router.post("/referrals/expire-overdue", responses=ERRORS)

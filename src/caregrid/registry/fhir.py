@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import Body, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import false, func, or_, select
@@ -29,7 +29,7 @@ from caregrid.core.fhir import (
     searchset,
     split_token,
 )
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.core.ids import MAX_ID
 from caregrid.core.pagination import PageParams
 from caregrid.identity.deps import CurrentActor
@@ -44,7 +44,7 @@ from caregrid.registry.schemas import (
 )
 
 # FHIR is described by its own CapabilityStatement (/fhir/R4/metadata), not by OpenAPI.
-router = APIRouter(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
+router = api_router(prefix="/fhir/R4", tags=["fhir"], include_in_schema=False)
 
 ORG_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/organization-type"
 LEVEL_SYSTEM = f"{CODESYSTEM_BASE}/institution-level"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.core.ids import IdInPath, OptionalIdQuery
 from caregrid.core.pagination import Page, PageParams, page_params
 from caregrid.identity.deps import CurrentActor
@@ -37,7 +37,7 @@ from caregrid.registry.schemas import (
     ResidentUpdate,
 )
 
-router = APIRouter(prefix="/api/v1", responses={401: {"description": "未登录或登录已过期"}})
+router = api_router(prefix="/api/v1", responses={401: {"description": "未登录或登录已过期"}})
 Paging = Annotated[PageParams, Depends(page_params)]
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"description": "不存在（或无诊疗关系）"}}

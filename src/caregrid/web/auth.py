@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request, Response
 
 from caregrid.core.actor import Actor
+from caregrid.core.db import commit
 from caregrid.core.http import DB
 from caregrid.identity import service as identity
 from caregrid.identity.deps import SESSION_COOKIE
@@ -81,6 +82,7 @@ def page_actor(request: Request, db: DB) -> Actor:
     except SessionExpired as exc:
         raise LoginRequired(_request_path(request)) from exc
     actor = identity.actor_of(user)
+    commit(db)  # as in identity.deps.current_actor: no transaction open between threads
     request.state.actor = actor
     return actor
 

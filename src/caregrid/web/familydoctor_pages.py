@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from caregrid.chronic import service as chronic
 from caregrid.core.actor import Actor
 from caregrid.core.clock import today
 from caregrid.core.errors import DomainError, Invalid, NotFound
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.familydoctor import measures
 from caregrid.familydoctor import rules as fd_rules
 from caregrid.familydoctor import service as fd
@@ -26,7 +26,7 @@ from caregrid.profiles.service import active_profile
 from caregrid.registry import service as registry
 from caregrid.web.auth import CSRF_FIELD, PageActor, check_csrf
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 Csrf = Annotated[str, Form(alias=CSRF_FIELD)]
 
 MODE_LABELS = {"clinic": "门诊", "home": "家庭", "phone": "电话", "online": "网络"}

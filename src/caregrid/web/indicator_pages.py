@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from caregrid.core.clock import today
 from caregrid.core.errors import NotFound
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.indicators.export import report_xlsx
 from caregrid.indicators.registry import BY_SLUG, CATEGORIES, UNIT_LABELS
 from caregrid.indicators.rules import STATUS_LABELS
@@ -19,7 +19,7 @@ from caregrid.indicators.service import Report, Summary, build_report, comparabl
 from caregrid.web.auth import PageActor
 from caregrid.web.pages import page
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 # Compared across members on the cockpit: indicators whose value means something per member
 # (a referral rate does not: primary members refer up, hospitals refer down).
 COMPARED = (

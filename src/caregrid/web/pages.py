@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, Form, Query, Request, Response
+from fastapi import FastAPI, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
 from caregrid.core.actor import Actor
 from caregrid.core.errors import DomainError, NotFound
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.core.pagination import PageParams
 from caregrid.familydoctor import service as familydoctor
 from caregrid.identity import service as identity
@@ -63,7 +63,7 @@ PAGE_SIZE = 20
 AUDIT_PAGE_SIZE = 20
 MAX_QUERY_LENGTH = 50
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 
 
 # --- navigation and the layout's top bar ----------------------------------------------------

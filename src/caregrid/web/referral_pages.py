@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from caregrid.capacity import service as capacity
 from caregrid.core.actor import Actor
 from caregrid.core.clock import local, now
 from caregrid.core.errors import DomainError, Forbidden
-from caregrid.core.http import DB
+from caregrid.core.http import DB, api_router
 from caregrid.profiles import service as profile_service
 from caregrid.referral import monitoring, rules
 from caregrid.referral import service as referrals
@@ -31,7 +31,7 @@ from caregrid.web.auth import CSRF_FIELD, PageActor, check_csrf
 from caregrid.web.pages import page, wants_partial
 from caregrid.web.render import render
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 
 PRIORITY_LABELS = {"urgent": "紧急", "priority": "优先", "routine": "普通"}
 DIRECTION_LABELS = {"up": "上转", "down": "下转"}

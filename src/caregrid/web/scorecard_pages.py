@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import File, Form, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from caregrid.core.clock import today
-from caregrid.core.http import DB
+from caregrid.core.db import commit
+from caregrid.core.http import DB, api_router
 from caregrid.indicators import scorecard
 from caregrid.indicators.rules import STATUS_LABELS
 from caregrid.indicators.service import build_report, format_value
@@ -19,7 +21,7 @@ from caregrid.registry.models import Group
 from caregrid.web.auth import CSRF_FIELD, PageActor, check_csrf
 from caregrid.web.pages import page
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 GroupQuery = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 
 
@@ -104,11 +106,17 @@ async def upload(
 ) -> Response:
     check_csrf(request, csrf_token)
     content = await file.read(scorecard.MAX_DOCUMENT_BYTES + 1)
-    row = scorecard.upload_document(
-        db, actor, active_profile(db), group_id=group_id, number=number,
-        filename=file.filename or "", content_type=file.content_type or "", content=content,
-    )  # fmt: skip
-    return _back(_period(period), row.group_id, number)
+
+    def store() -> int:
+        # database work off the event loop, committed in the thread that did it
+        row = scorecard.upload_document(
+            db, actor, active_profile(db), group_id=group_id, number=number,
+            filename=file.filename or "", content_type=file.content_type or "", content=content,
+        )  # fmt: skip
+        commit(db)
+        return row.group_id
+
+    return _back(_period(period), await run_in_threadpool(store), number)
 
 
 @router.get("/scorecard/documents/{document_id}")
