@@ -16,9 +16,10 @@ The REST round lists up to 500 slots to pick a reserved one (`/api/v1/slots` has
 filter); `$find` asks for `service-category` reserved and one proposal.
 
 Figures on 2026-11-23 (SQLite, 2 cores shared with other builds at load ~10;
-`--residents 2000 --bookings 50`): rest p50 96 ms / p99 476 ms, fhir p50 66 ms / p99 702 ms,
-ratio 0.69; warm, single requests measured in-process: $find 16-21 ms, $hold 24 ms, $book
-14-24 ms. One jobs pass on that city (80 reserved slots released, 3 referrals expired): 31 ms.
+`--residents 2000 --bookings 50`, two runs): rest p50 96-101 ms / p99 476-517 ms, fhir p50
+66-69 ms / p99 702-753 ms, ratio 0.68-0.69; warm, single requests measured in-process: $find
+16-21 ms, $hold 24 ms, $book 14-24 ms. One jobs pass on that city (80 reserved slots released,
+3 referrals expired): 31-119 ms.
 """
 
 from __future__ import annotations
