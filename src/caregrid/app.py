@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
 from fastapi import Depends, FastAPI
 
 from caregrid import __version__
@@ -19,7 +24,28 @@ caregrid 紧密型医疗集团协同平台 API。
 """
 
 
-def create_app() -> FastAPI:
+def _jobs_lifespan(
+    interval_seconds: float,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Run the periodic jobs (`caregrid.jobs`) beside the server while it lives."""
+    from caregrid.jobs.service import run_periodically
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(run_periodically(interval_seconds), name="caregrid-jobs")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan
+
+
+def create_app(*, jobs: bool | None = None) -> FastAPI:
+    """The application. `jobs` runs the periodic jobs in-process (default: the
+    `CAREGRID_JOBS_IN_PROCESS` setting, off unless set)."""
     load_all()
     from caregrid.capacity.fhir import router as capacity_fhir_router
     from caregrid.capacity.routes import router as capacity_router
@@ -42,6 +68,7 @@ def create_app() -> FastAPI:
     from caregrid.web.pages import install as install_pages
 
     settings = get_settings()
+    run_jobs = settings.jobs_in_process if jobs is None else jobs
     app = FastAPI(
         title="caregrid",
         version=__version__,
@@ -49,6 +76,7 @@ def create_app() -> FastAPI:
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        lifespan=_jobs_lifespan(settings.jobs_interval_seconds) if run_jobs else None,
     )
     install_error_handlers(app)
     install_problem_schema(app)

@@ -21,6 +21,15 @@ app = typer.Typer(
 )
 
 
+JobsOption = Annotated[
+    bool,
+    typer.Option(
+        "--jobs/--no-jobs",
+        help="在服务进程内定时释放预留号源、处理超时转诊（也可用 caregrid jobs run 单独运行）",
+    ),
+]
+
+
 @app.command()
 def init(
     profile: Annotated[str | None, typer.Option(help="要启用的政策方案")] = None,
@@ -47,21 +56,27 @@ def init(
 def serve(
     host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="监听端口")] = 8000,
+    jobs: JobsOption = True,
 ) -> None:
     """在浏览器中提供已有数据库的服务（启动前自动应用迁移）。"""
     from caregrid.core.migrate import upgrade
 
     upgrade()
-    _serve(host, port)
+    _serve(host, port, jobs)
 
 
-def _serve(host: str, port: int) -> None:
+def _serve(host: str, port: int, jobs: bool) -> None:
     import uvicorn
 
     from caregrid.app import create_app
+    from caregrid.settings import get_settings
 
     typer.echo(f"caregrid 已启动：http://{host}:{port}  （按 Ctrl+C 停止）")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    if jobs:
+        typer.echo(
+            f"定时任务每 {get_settings().jobs_interval_seconds} 秒执行一次（--no-jobs 关闭）"
+        )
+    uvicorn.run(create_app(jobs=jobs), host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -74,22 +89,25 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="建成后启动网页服务")] = True,
     host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="监听端口")] = 8000,
+    jobs: JobsOption = True,
 ) -> None:
     """生成演示城市（真实集团结构 + 合成人员与居民），打印演示账户并启动网页服务。"""
     demo_cli.build(profile, residents, seed, password, reset)
     if serve:
-        _serve(host, port)
+        _serve(host, port, jobs)
 
 
 def _mount() -> None:
     from caregrid.audit.cli import app as audit_app
     from caregrid.indicators.cli import indicators
+    from caregrid.jobs.cli import app as jobs_app
     from caregrid.profiles.cli import app as profile_app
     from caregrid.record.cli import app as import_app
 
     app.add_typer(profile_app, name="profile", help="政策方案")
     app.add_typer(audit_app, name="audit", help="审计日志")
     app.add_typer(import_app, name="import", help="导入成员单位数据（CSV / FHIR）")
+    app.add_typer(jobs_app, name="jobs", help="定时任务（释放预留号源、超时转诊）")
     app.command("indicators")(indicators)
 
 

@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     max_bundle_bytes: int = Field(
         default=20_000_000, ge=1024, description="largest FHIR Bundle posted to /fhir/R4"
     )
+    jobs_in_process: bool = Field(
+        default=False,
+        description="run the periodic jobs inside the web server (`caregrid serve` and "
+        "`caregrid demo` turn this on unless --no-jobs)",
+    )
+    jobs_interval_seconds: int = Field(
+        default=300, ge=1, description="seconds between two passes of the periodic jobs"
+    )
     cookie_secure: bool = Field(default=False, description="set Secure on cookies (behind TLS)")
     echo_sql: bool = False
 

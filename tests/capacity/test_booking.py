@@ -262,3 +262,49 @@ def test_a_booking_is_audited_with_its_care_basis_and_a_refusal_too(
         ).all()
         assert [e.username for e in denied] == ["specialist_li"]
     assert slot_status(db, clinic.general_ids[1]) == "free"
+
+
+def test_a_lead_hospital_specialist_on_a_family_doctor_team_may_book_reserved_slots(
+    db: Session, city: City
+) -> None:
+    """001 §三(三)1: reserved capacity goes to primary members *and* family-doctor teams; a
+    team's specialist works at the lead hospital (the answer comes from familydoctor through
+    a registered hook)."""
+    from dataclasses import replace
+
+    from caregrid.familydoctor import service as fd
+    from caregrid.familydoctor.models import TeamMember
+    from tests.familydoctor.builders import make_practitioner, make_team
+
+    resident = make_resident(db, city)
+    with frozen_clock(T0):
+        team = make_team(db, city)
+        clinic = make_clinic(db, city)
+        # the team's patient: its members see her record (care relationship "contract")
+        fd.sign_contract(
+            db, capacity.Actor.system(), resident_id=resident, team_id=team.id, package_code="BASIC"
+        )
+    on_team = db.scalars(
+        select(TeamMember.practitioner_id).where(
+            TeamMember.team_id == team.id, TeamMember.role == "specialist"
+        )
+    ).one()
+    member = replace(city.users["specialist_li"], practitioner_id=on_team)
+    colleague = replace(city.users["specialist_li"], practitioner_id=make_practitioner(db, "赵敏"))
+    assert capacity.actor_may_use_reserved(db, member)
+    assert not capacity.actor_may_use_reserved(db, colleague)
+    with frozen_clock(T0):
+        with pytest.raises(ReservedForPrimaryCare):
+            capacity.hold_slot(db, colleague, clinic.reserved_ids[0])
+        _, token = capacity.hold_slot(db, member, clinic.reserved_ids[0])
+        booked = capacity.book_slot(
+            db,
+            member,
+            slot_id=clinic.reserved_ids[0],
+            resident_id=resident,
+            hold_token=token,
+        )
+    assert booked.pool == "reserved"
+    team.active = False
+    db.flush()
+    assert not capacity.actor_may_use_reserved(db, member)  # only active teams

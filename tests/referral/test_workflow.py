@@ -374,3 +374,50 @@ def test_referral_department_must_belong_to_the_target(
         "/api/v1/referrals", json=up_body(city, setup, to_department_id=town_dept), headers=gp
     )
     assert response.status_code == 422 and response.json()["field"] == "to_department_id"
+
+
+def test_admitting_a_referred_patient_from_the_ward_queue_registers_her_arrival(
+    db: Session, city: City
+) -> None:
+    """The ward's staff admit the first of the queue: the inpatient referral behind it is
+    answered and arrives, with its inpatient encounter at the lead hospital; a routine
+    admission changes no referral."""
+    from caregrid.capacity import service as capacity
+    from caregrid.referral import service as referrals
+    from caregrid.referral.schemas import ReferralCreate
+
+    install_default_catalogs(db)
+    gp, sp = city.users["gp_wang"], city.users["specialist_li"]
+    resident = make_resident(db, city)
+    other = make_resident(db, city, seq=2, name="李四")
+    with frozen_clock(T0):
+        pool = capacity.create_bed_pool(
+            db, Actor.system(), institution_id=city.lead_id, ward="心内一病区", beds=4
+        )
+        capacity.request_admission(db, Actor.system(), bed_pool_id=pool.id, resident_id=other)
+        referral = referrals.create_referral(
+            db,
+            gp,
+            ReferralCreate(
+                resident_id=resident,
+                to_institution_id=city.lead_id,
+                care_type="inpatient",
+                diagnosis_code="I21.0",
+                summary="胸痛",
+            ),
+        )
+        referrals.schedule_bed(db, gp, referral.id, pool.id)
+    with frozen_clock(T0 + timedelta(hours=3)):
+        stay = capacity.admit_next(db, sp, pool.id)
+    assert stay.resident_id == resident  # referred before routine
+    assert referral.status == "arrived" and referral.accepted_at is not None
+    encounter = db.get(Encounter, referral.arrival_encounter_id)
+    assert encounter is not None
+    assert (encounter.institution_id, encounter.encounter_class) == (city.lead_id, "inpatient")
+    actions = db.scalars(
+        select(ReferralEvent.action).where(ReferralEvent.referral_id == referral.id)
+    ).all()
+    assert actions[-3:] == ["accept", "schedule", "arrive"]
+    with frozen_clock(T0 + timedelta(hours=4)):
+        routine = capacity.admit_next(db, sp, pool.id)
+    assert routine.resident_id == other

@@ -547,6 +547,69 @@ def test_coordinator_board_draws_the_referral_charts(page: Any) -> None:
     shot(page, "25-capacity-calendar")
 
 
+def test_ward_staff_admit_the_first_in_the_queue_and_discharge(
+    page: Any, live_server: LiveServer
+) -> None:
+    """The capacity calendar's wards (issue 5): a lead-hospital doctor sees beds (total,
+    reserved, occupied), the admission queue with referred contracted residents first (001
+    §三(三)1 优先住院), admits the first one (her referral arrives) and discharges the patient;
+    htmx swaps the section."""
+    from playwright.sync_api import expect
+
+    from caregrid.capacity.models import AdmissionRequest, BedPool, BedStay
+    from caregrid.referral.models import Referral
+
+    specialist = _user(live_server, "specialist1")
+    with _session(live_server) as s:
+        queue = (
+            select(AdmissionRequest.id, AdmissionRequest.bed_pool_id, AdmissionRequest.priority)
+            .join(BedPool, BedPool.id == AdmissionRequest.bed_pool_id)
+            .where(
+                BedPool.institution_id == specialist.institution_id,
+                AdmissionRequest.status == "waiting",
+            )
+            .order_by(
+                AdmissionRequest.priority.desc(),
+                AdmissionRequest.requested_at,
+                AdmissionRequest.id,
+            )
+        )
+        # the first of the queue of a ward where a referred patient waits
+        request_id, pool_id, priority = s.execute(queue.limit(1)).one()
+    assert priority > 0  # the demo queues referred patients ahead of routine admissions
+
+    log_in(page, "specialist1")
+    page.get_by_role("link", name="号源与床位").click()
+    ward = page.locator(f"#ward-{pool_id}")
+    expect(ward.locator(".ward-counts")).to_be_visible()
+    rows = ward.locator(".admission-queue tbody tr")
+    expect(rows.first).to_contain_text("优先")
+    waiting = rows.count()
+    shot(page, "26-capacity-wards")
+    ward.get_by_role("button", name="办理下一位入院").click()
+    expect(page.locator("#wards [role=status]")).to_contain_text("办理入院")
+    ward = page.locator(f"#ward-{pool_id}")
+    expect(ward.locator(".admission-queue tbody tr")).to_have_count(waiting - 1)
+    stays = ward.locator(".ward-stays")
+    expect(stays).to_have_attribute("open", "")
+    expect(stays.locator("tbody tr")).to_have_count(1)
+    shot(page, "27-capacity-admitted")
+    with _session(live_server) as s:
+        stay = s.scalar(select(BedStay).where(BedStay.admission_request_id == request_id))
+        assert stay is not None and stay.active_bed_id is not None
+        # the referral behind the request is answered and the patient has arrived
+        status = s.scalar(
+            select(Referral.status).where(Referral.admission_request_id == request_id)
+        )
+        assert status == "arrived"
+    stays.get_by_role("button", name=re.compile("办理出院")).click()
+    expect(page.locator("#wards [role=status]")).to_contain_text("已出院")
+    expect(page.locator(f"#ward-{pool_id} .ward-stays summary")).to_contain_text("（0）")
+    with _session(live_server) as s:
+        stay = s.scalar(select(BedStay).where(BedStay.admission_request_id == request_id))
+        assert stay is not None and stay.active_bed_id is None and stay.discharged_at
+
+
 # --- family doctor and chronic care (issue 4) -----------------------------------------------
 
 

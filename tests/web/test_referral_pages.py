@@ -156,3 +156,90 @@ def test_coordinator_board_and_capacity_calendar(web: Web, city) -> None:
     calendar = coordinator.get("/capacity")
     assert calendar.status_code == 200
     assert "心血管内科" in calendar.text and "20%" in calendar.text
+
+
+def _ward_with_queue(web: Web, city) -> tuple[int, list[int]]:  # type: ignore[no-untyped-def]
+    """A two-bed ward at the lead hospital with three patients waiting: a routine one first,
+    then a referred one, then a referred contracted resident."""
+    from caregrid.capacity import service as capacity
+    from caregrid.core.actor import Actor
+
+    system = Actor.system()
+    pool = capacity.create_bed_pool(
+        web.db, system, institution_id=city.lead_id, ward="心内一病区", beds=2
+    )
+    people = [
+        make_resident(web.db, city, seq=i, name=name)
+        for i, name in enumerate(("普通甲", "转诊乙", "签约丙"), start=1)
+    ]
+    for resident, (via, contracted) in zip(
+        people, ((False, False), (True, False), (True, True)), strict=True
+    ):
+        capacity.request_admission(
+            web.db,
+            system,
+            bed_pool_id=pool.id,
+            resident_id=resident,
+            via_referral=via,
+            contracted=contracted,
+        )
+    web.db.commit()
+    return pool.id, people
+
+
+def test_capacity_calendar_shows_wards_and_admits_in_priority_order(web: Web, city) -> None:
+    pool_id, _ = _ward_with_queue(web, city)
+    specialist = web.sign_in("specialist_li")
+    calendar = specialist.get("/capacity")
+    assert calendar.status_code == 200, calendar.text
+    html = calendar.text
+    assert "心内一病区" in html
+    queue = html[html.index("admission-queue") :]
+    assert queue.index("签约丙") < queue.index("转诊乙") < queue.index("普通甲")
+    admitted = specialist.post(
+        f"/capacity/wards/{pool_id}/admit-next",
+        data={"csrf_token": csrf_of(html)},
+        headers={"HX-Request": "true"},
+    )
+    assert admitted.status_code == 200, admitted.text
+    assert "已为 签约丙 办理入院（基层预留床位）" in admitted.text
+    assert "<html" not in admitted.text  # the wards fragment only
+    for _ in range(2):
+        specialist.post(
+            f"/capacity/wards/{pool_id}/admit-next",
+            data={"csrf_token": csrf_of(html)},
+            headers={"HX-Request": "true"},
+        )
+    full = specialist.post(
+        f"/capacity/wards/{pool_id}/admit-next",
+        data={"csrf_token": csrf_of(html)},
+        follow_redirects=False,
+    )
+    assert full.status_code == 409 and "暂无可用床位" in full.text
+    stay = re.search(r"/capacity/stays/(\d+)/discharge", full.text)
+    assert stay is not None
+    discharged = specialist.post(
+        f"/capacity/stays/{stay.group(1)}/discharge",
+        data={"csrf_token": csrf_of(html)},
+        follow_redirects=False,
+    )
+    assert discharged.status_code == 303
+    after = specialist.get("/capacity").text
+    assert full.text.count('action="/capacity/stays/') == 2
+    assert after.count('action="/capacity/stays/') == 1
+
+
+def test_a_township_doctor_sees_bed_counts_but_not_the_queue_or_the_buttons(web: Web, city) -> None:
+    pool_id, _ = _ward_with_queue(web, city)
+    gp = web.sign_in("gp_wang")
+    html = gp.get("/capacity").text
+    assert "心内一病区" in html
+    assert "签约丙" not in html and "admit-next" not in html
+    refused = gp.post(
+        f"/capacity/wards/{pool_id}/admit-next",
+        data={"csrf_token": csrf_of(html)},
+        headers={"HX-Request": "true"},
+    )
+    assert "仅本院医务人员或转诊协调员可以办理入院和出院" in refused.text
+    outsider = switch(web, "outsider_zhao")
+    assert "心内一病区" not in outsider.get("/capacity").text

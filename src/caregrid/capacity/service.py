@@ -10,7 +10,7 @@ concurrent updates of one row queue on its row lock and the losers see the row a
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,6 +39,7 @@ from caregrid.capacity.models import (
     Schedule,
     Slot,
 )
+from caregrid.core import hooks
 from caregrid.core.actor import Actor
 from caregrid.core.clock import SHANGHAI, now
 from caregrid.core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -79,15 +80,26 @@ def _require_manager(actor: Actor, group_id: int | None) -> None:
         raise NotFound("未找到该机构")
 
 
+# Answered by familydoctor (a team member), which capacity may not import (core/hooks.py).
+RESERVED_USER_QUESTION = "reserved_capacity_user"
+
+
 def actor_may_use_reserved(session: Session, actor: Actor) -> bool:
-    """Primary members' staff and family-doctor teams (001 §三(三)1). The platform itself
-    (demo, imports) books on their behalf."""
+    """Primary members' staff and family-doctor teams (001 §三(三)1 “向家庭医生签约服务团队或
+    基层医疗卫生机构下沉”): a lead-hospital specialist who serves on a team of the group books
+    reserved capacity for the team's patients too. The platform itself (demo, imports) books
+    on their behalf."""
     if actor.role == "system":
         return True
-    if actor.institution_id is None:
+    if actor.institution_id is not None:
+        level = registry.get_institution(session, actor.institution_id).level
+        if rules.may_use_reserved(level):
+            return True
+    if actor.practitioner_id is None:
         return False
-    level = registry.get_institution(session, actor.institution_id).level
-    return rules.may_use_reserved(level)
+    return rules.may_use_reserved(
+        None, family_doctor_team=hooks.any_true(RESERVED_USER_QUESTION, session, actor)
+    )
 
 
 # --- schedules and slots ---------------------------------------------------------------------
@@ -217,13 +229,28 @@ def find_slots(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 50,
+    department_ids: Collection[int] | None = None,
+    institution_ids: Collection[int] | None = None,
+    pool: str | None = None,
+    bookable_only: bool = False,
 ) -> list[FreeSlot]:
     """Free slots of the caller's group ($find), soonest first, each saying whether it is in
-    the reserved share and whether the caller may book it."""
+    the reserved share and whether the caller may book it.
+
+    `pool` keeps only slots whose effective pool (after the release lead time) is "reserved"
+    or "general"; `bookable_only` leaves out reserved slots the caller may not take, so that
+    every proposal the FHIR $find returns can be held and booked by its caller."""
     at = now()
     since, until = as_aware(since), as_aware(until)
     cp = policy(session)
     may_reserved = actor_may_use_reserved(session, actor)
+    if pool not in (None, "reserved", "general"):
+        raise Invalid("号源池须为 reserved（基层预留）或 general（普通）", field="pool")
+    still_reserved = (
+        Slot.pool == "reserved"
+        if cp.release_hours is None
+        else and_(Slot.pool == "reserved", Slot.start_at > at + timedelta(hours=cp.release_hours))
+    )
     stmt = select(Slot).where(
         Slot.start_at > (since if since and since > at else at),
         or_(Slot.status == "free", and_(Slot.status == "held", Slot.held_until <= at)),
@@ -236,6 +263,16 @@ def find_slots(
         stmt = stmt.where(Slot.department_id == department_id)
     if until is not None:
         stmt = stmt.where(Slot.start_at < until)
+    if department_ids is not None:
+        stmt = stmt.where(Slot.department_id.in_(list(department_ids)))
+    if institution_ids is not None:
+        stmt = stmt.where(Slot.institution_id.in_(list(institution_ids)))
+    if pool == "reserved":
+        if bookable_only and not may_reserved:
+            return []
+        stmt = stmt.where(still_reserved)
+    elif pool == "general" or (bookable_only and not may_reserved):
+        stmt = stmt.where(~still_reserved)
     rows = session.scalars(stmt.order_by(Slot.start_at, Slot.id).limit(limit)).all()
     out = []
     for slot in rows:
@@ -246,6 +283,19 @@ def find_slots(
             FreeSlot(slot, "reserved" if reserved else "general", may_reserved or not reserved)
         )
     return out
+
+
+def slot_view(session: Session, actor: Actor, slot: Slot) -> FreeSlot:
+    """One slot as `find_slots` shows it: its effective pool now, and whether the caller may
+    book it (ignoring whether it is still free)."""
+    reserved = slot.pool == "reserved" and not rules.reserved_released(
+        slot.start_at, now(), policy(session).release_hours
+    )
+    return FreeSlot(
+        slot,
+        "reserved" if reserved else "general",
+        not reserved or actor_may_use_reserved(session, actor),
+    )
 
 
 def departments_with_slots(session: Session, actor: Actor, institution_id: int) -> set[int]:
@@ -531,6 +581,27 @@ def release_reserved(session: Session, actor: Actor, *, at: datetime | None = No
     return count
 
 
+def drop_lapsed_holds(session: Session, actor: Actor, *, at: datetime | None = None) -> int:
+    """Free slots whose $hold lapsed without a booking; returns how many. Booking already
+    treats a lapsed hold as free; this clears the token so that calendars and FHIR Slot
+    show the slot as free (not busy-tentative) again."""
+    if actor.role not in MANAGE_ROLES:
+        raise Forbidden("仅转诊协调员或管理者可以清理过期锁定")
+    at = at or now()
+    result = session.execute(
+        update(Slot)
+        .where(Slot.status == "held", Slot.held_until <= at)
+        .values(status="free", hold_token=None, held_until=None, held_by_user_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if count:
+        audit.append(
+            session, actor, action="update", resource="Slot", detail={"holds_dropped": count}
+        )
+    return count
+
+
 # --- beds and the admission queue -------------------------------------------------------------
 
 
@@ -617,6 +688,42 @@ def request_admission(
     return request
 
 
+def may_run_ward(actor: Actor, pool: BedPool) -> bool:
+    """Admitting and discharging is the work of the ward's own hospital (its doctors and
+    coordinators), the group's referral coordinators and managers, or the platform."""
+    if actor.role == "system":
+        return True
+    if actor.role in ("coordinator", "group_manager") and actor.group_id == pool.group_id:
+        return True
+    return actor.institution_id == pool.institution_id and actor.role in BOOKING_ROLES
+
+
+def _require_ward_staff(actor: Actor, pool: BedPool) -> None:
+    if not may_run_ward(actor, pool):
+        raise Forbidden("仅本院医务人员或转诊协调员可以办理入院和出院", bed_pool_id=pool.id)
+
+
+def withdraw_admission(session: Session, actor: Actor, request_id: int) -> bool:
+    """Take a waiting request out of the queue (its referral was rejected, cancelled or
+    expired); returns whether it was still waiting. An admitted patient keeps the bed."""
+    result = session.execute(
+        update(AdmissionRequest)
+        .where(AdmissionRequest.id == request_id, AdmissionRequest.status == "waiting")
+        .values(status="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    audit.append(
+        session,
+        actor,
+        action="update",
+        resource="AdmissionRequest",
+        detail={"admission_request_id": request_id, "status": "cancelled"},
+    )
+    return True
+
+
 def admission_queue(session: Session, actor: Actor, bed_pool_id: int) -> Sequence[AdmissionRequest]:
     get_bed_pool(session, actor, bed_pool_id)
     return session.scalars(
@@ -635,6 +742,7 @@ def admit(session: Session, actor: Actor, request_id: int) -> BedStay:
     if request is None:
         raise NotFound("未找到该入院申请", admission_request_id=request_id)
     pool = get_bed_pool(session, actor, request.bed_pool_id)
+    _require_ward_staff(actor, pool)
     if request.status != "waiting":
         raise BedTaken("该入院申请已处理", admission_request_id=request_id)
     may_reserved = request.from_primary or request.via_referral
@@ -677,6 +785,8 @@ def admit(session: Session, actor: Actor, request_id: int) -> BedStay:
                 resident_id=request.resident_id,
                 detail={"bed_id": bed_id, "pool": wanted},
             )
+            # the referral behind the request (if any) registers the arrival (core/hooks.py)
+            hooks.publish("bed_admitted", session, actor, request)
             return stay
     raise NoBedFree("该病区暂无可用床位", bed_pool_id=pool.id)
 
@@ -693,6 +803,12 @@ def discharge(session: Session, actor: Actor, stay_id: int) -> BedStay:
     stay = session.get(BedStay, stay_id)
     if stay is None or stay.active_bed_id is None:
         raise NotFound("未找到在院记录", bed_stay_id=stay_id)
+    bed = session.get(Bed, stay.bed_id)
+    assert bed is not None
+    try:
+        _require_ward_staff(actor, get_bed_pool(session, actor, bed.bed_pool_id))
+    except NotFound:
+        raise NotFound("未找到在院记录", bed_stay_id=stay_id) from None
     stay.active_bed_id = None
     stay.discharged_at = now()
     session.flush()
@@ -704,6 +820,83 @@ def discharge(session: Session, actor: Actor, stay_id: int) -> BedStay:
     )
     audit.append(session, actor, action="update", resource="BedStay", resident_id=stay.resident_id)
     return stay
+
+
+@dataclass(frozen=True)
+class WardView:
+    """A ward as the capacity calendar shows it: its beds (of which reserved for primary
+    care), who is waiting in priority order and who is in a bed."""
+
+    pool: BedPool
+    total: int
+    reserved: int
+    occupied: int
+    occupied_reserved: int
+    queue: Sequence[AdmissionRequest]
+    stays: list[tuple[BedStay, str]]  # live stay, bed label
+    manage: bool  # the caller may admit and discharge here (and see who)
+
+    @property
+    def free(self) -> int:
+        return self.total - self.occupied
+
+
+def ward_views(session: Session, actor: Actor) -> list[WardView]:
+    """The bed pools of the caller's group, per ward, with the admission queue ordered as
+    `admit_next` takes it (referred contracted residents, then referred, then the rest: 001
+    §三(三)1 优先住院). Queues and stays are listed only for those who run the ward."""
+    stmt = select(BedPool).order_by(BedPool.institution_id, BedPool.id)
+    if actor.role != "system":
+        stmt = stmt.where(BedPool.group_id == actor.group_id)
+    pools = session.scalars(stmt).all()
+    if not pools:
+        return []
+    ids = [p.id for p in pools]
+    counts = {
+        pool_id: (int(t), int(r or 0), int(o or 0), int(orr or 0))
+        for pool_id, t, r, o, orr in session.execute(
+            select(
+                Bed.bed_pool_id,
+                func.count(Bed.id),
+                func.sum(cast(Bed.pool == "reserved", Integer)),
+                func.sum(cast(Bed.status == "occupied", Integer)),
+                func.sum(cast(and_(Bed.status == "occupied", Bed.pool == "reserved"), Integer)),
+            )
+            .where(Bed.bed_pool_id.in_(ids))
+            .group_by(Bed.bed_pool_id)
+        ).all()
+    }
+    managed = [p.id for p in pools if may_run_ward(actor, p)]
+    queues: dict[int, list[AdmissionRequest]] = {i: [] for i in managed}
+    stays: dict[int, list[tuple[BedStay, str]]] = {i: [] for i in managed}
+    if managed:
+        for request in session.scalars(
+            select(AdmissionRequest)
+            .where(AdmissionRequest.bed_pool_id.in_(managed), AdmissionRequest.status == "waiting")
+            .order_by(
+                AdmissionRequest.priority.desc(),
+                AdmissionRequest.requested_at,
+                AdmissionRequest.id,
+            )
+        ):
+            queues[request.bed_pool_id].append(request)
+        for stay, pool_id, label in session.execute(
+            select(BedStay, Bed.bed_pool_id, Bed.label)
+            .join(Bed, Bed.id == BedStay.bed_id)
+            .where(Bed.bed_pool_id.in_(managed), BedStay.active_bed_id.is_not(None))
+            .order_by(Bed.label)
+        ).all():
+            stays[pool_id].append((stay, label))
+    return [
+        WardView(
+            p,
+            *counts.get(p.id, (0, 0, 0, 0)),
+            queue=queues.get(p.id, []),
+            stays=stays.get(p.id, []),
+            manage=p.id in queues,
+        )
+        for p in pools
+    ]
 
 
 # --- monitoring -----------------------------------------------------------------------------

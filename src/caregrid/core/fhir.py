@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from caregrid import __version__
+from caregrid.core.errors import Invalid
 
 FHIR_JSON = "application/fhir+json"
 CODESYSTEM_BASE = "https://caregrid.org/fhir/CodeSystem"
@@ -36,13 +37,22 @@ class ResourceCapability:
     type: str
     interactions: list[str]
     search_params: list[SearchParam] = field(default_factory=list)
+    # (name, canonical URL of its OperationDefinition), e.g. ("find", "https://profiles...")
+    operations: list[tuple[str, str]] = field(default_factory=list)
 
 
 _capabilities: dict[str, ResourceCapability] = {}
 
 
-def capability(resource_type: str, interactions: list[str], params: list[SearchParam]) -> None:
-    _capabilities[resource_type] = ResourceCapability(resource_type, interactions, params)
+def capability(
+    resource_type: str,
+    interactions: list[str],
+    params: list[SearchParam],
+    operations: list[tuple[str, str]] | None = None,
+) -> None:
+    _capabilities[resource_type] = ResourceCapability(
+        resource_type, interactions, params, operations or []
+    )
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
@@ -83,6 +93,16 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                             {"name": p.name, "type": p.type, "documentation": p.documentation}
                             for p in cap.search_params
                         ],
+                        **(
+                            {
+                                "operation": [
+                                    {"name": name, "definition": url}
+                                    for name, url in cap.operations
+                                ]
+                            }
+                            if cap.operations
+                            else {}
+                        ),
                     }
                     for cap in sorted(_capabilities.values(), key=lambda c: c.type)
                 ],
@@ -120,6 +140,18 @@ def searchset(
             for r in resources
         ],
     }
+
+
+def parameters_of(body: Any) -> dict[str, list[dict[str, Any]]]:
+    """The `parameter` entries of a FHIR Parameters body, by name (an operation's input)."""
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        raise Invalid("请求体须为 FHIR Parameters 资源", field="resourceType")
+    found: dict[str, list[dict[str, Any]]] = {}
+    for entry in body.get("parameter") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise Invalid("Parameters.parameter 的每一项都须有 name", field="parameter")
+        found.setdefault(entry["name"], []).append(entry)
+    return found
 
 
 def split_token(value: str) -> tuple[str | None, str]:

@@ -177,7 +177,7 @@ def build_demo(
                 primary_by_group=primary_by_group,
             )
             report.referrals = referral_demo.generate_referrals(
-                session, rng, year=reference_date.year - 1
+                session, rng, year=reference_date.year - 1, reference_date=reference_date
             )
             progress.done()
 

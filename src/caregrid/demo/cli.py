@@ -112,6 +112,9 @@ def print_report(report: DemoReport, elapsed: float, url: str) -> None:
     if report.family_doctor is not None:
         for line in report.family_doctor.lines():
             console.print(f"  {line}")
+    if report.referrals is not None:
+        for line in report.referrals.lines():
+            console.print(f"  {line}")
     console.print(f"数据库：{url}")
     table = Table(title="演示账户", show_lines=False)
     for col in ("用户名", "角色", "姓名", "所在机构"):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from caregrid.audit import service as audit
 from caregrid.chronic import service as chronic
 from caregrid.chronic.models import PROGRAMS
+from caregrid.core import hooks
 from caregrid.core.actor import Actor
 from caregrid.core.clock import now, today
 from caregrid.core.errors import Forbidden, Invalid
@@ -546,6 +547,27 @@ def resident_contracts(session: Session, actor: Actor, resident_id: int) -> Sequ
         .where(Contract.resident_id == resident_id)
         .order_by(Contract.signed_at.desc(), Contract.id.desc())
     ).all()
+
+
+@hooks.predicate("reserved_capacity_user", "family_doctor_team")
+def _serves_on_a_team(session: Session, actor: Actor) -> bool:
+    """A member of an active family-doctor team of the actor's group: such teams may book the
+    capacity the lead hospitals reserve for primary care (001 §三(三)1)."""
+    if actor.practitioner_id is None or actor.group_id is None:
+        return False
+    return (
+        session.scalar(
+            select(TeamMember.id)
+            .join(Team, Team.id == TeamMember.team_id)
+            .where(
+                TeamMember.practitioner_id == actor.practitioner_id,
+                Team.active.is_(True),
+                Team.group_id == actor.group_id,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 @relationship_provider("contract")

@@ -6,6 +6,14 @@ limit and escalated), cancelled, unclosed, and a few still unanswered and overdu
 share goes outside the group (专科联盟 / provincial hospital). Bulk inserts, deterministic for
 the seed.
 
+Referred contracted residents are flagged priority (001 §三(三)1 “经基层转诊的签约居民可优先
+就诊、优先检查、优先住院”) when a family-doctor contract covered the day of the referral.
+Inpatient referrals that led to a stay at a lead hospital went through its ward's admission
+queue: the request (with referral priority) and the bed stay match the inpatient encounter of
+the shared record (admitted when it started, discharged when it ended; a bed holds one patient
+at a time). On the reference date a few inpatient referrals from primary care are waiting for
+an answer and a bed, queued ahead of the hospitals' own routine admissions.
+
 Proportions (provisional, for a meaningful demo): about 6 % of the outpatient visits and 30 %
 of the admissions at secondary/tertiary members of residents kept by a primary member arrive
 through an upward referral; 18 % of the discharges are referred down."""
@@ -14,20 +22,27 @@ from __future__ import annotations
 
 import math
 import random
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from caregrid.capacity import rules as capacity_rules
+from caregrid.capacity.models import AdmissionRequest, Bed, BedPool, BedStay
+from caregrid.core.clock import SHANGHAI
 from caregrid.core.db import insert_returning_ids
+from caregrid.familydoctor.models import Contract
+from caregrid.profiles import service as profiles
 from caregrid.record import demo as record_demo
 from caregrid.referral import rules
 from caregrid.referral.models import CareEpisode, Referral, ReferralEvent
 from caregrid.referral.service import limit_hours
 from caregrid.registry import icd10
 from caregrid.registry import service as registry
+from caregrid.registry.models import Institution, Resident
 
 UP_OUTPATIENT = 0.06
 UP_INPATIENT = 0.30
@@ -61,13 +76,39 @@ class ReferralReport:
     expired: int = 0
     unclosed: int = 0
     overdue: int = 0
+    priority: int = 0
+    admitted_via_queue: int = 0
+    waiting_for_bed: int = 0
+
+    def lines(self) -> list[str]:
+        return [
+            f"双向转诊 {self.up + self.down:,} 件（上转 {self.up:,}，下转 {self.down:,}，"
+            f"集团外 {self.external:,}），签约居民优先 {self.priority:,} 件",
+            f"经入院队列住院 {self.admitted_via_queue:,} 人次，"
+            f"当前等候床位的转诊患者 {self.waiting_for_bed:,} 人",
+        ]
 
 
 def _hours(rng: random.Random, median: float) -> timedelta:
     return timedelta(hours=max(0.2, rng.lognormvariate(math.log(median), 0.8)))
 
 
-def generate_referrals(session: Session, rng: random.Random, *, year: int) -> ReferralReport:
+# Inpatient referrals waiting on the reference date, per lead hospital with wards, and the
+# hospital's own routine admissions queued before them.
+PENDING_PER_HOSPITAL = 4
+ROUTINE_PER_WARD = 2
+PENDING_DIAGNOSES = (
+    ("I21.0", "急性前壁心肌梗死"),
+    ("I63.9", "脑梗死"),
+    ("I50.9", "心力衰竭"),
+    ("J44.1", "慢性阻塞性肺疾病急性加重"),
+    ("K80.0", "胆囊结石伴急性胆囊炎"),
+)
+
+
+def generate_referrals(
+    session: Session, rng: random.Random, *, year: int, reference_date: date | None = None
+) -> ReferralReport:
     report = ReferralReport()
     limit = timedelta(hours=limit_hours(session))
     primary_ranges = [
@@ -99,6 +140,7 @@ def generate_referrals(session: Session, rng: random.Random, *, year: int) -> Re
             history = _outcome(rng, row, created, limit, c.started_at, c.ended_at, report)
             if row["status"] in ("arrived", "completed"):
                 row["arrival_encounter_id"] = c.encounter_id
+                row["_ended_at"] = c.ended_at  # for the bed stay (arrived_at is its start)
                 up_of_encounter[c.encounter_id] = len(rows)
             rows.append(row)
             events.append(history)
@@ -142,10 +184,226 @@ def generate_referrals(session: Session, rng: random.Random, *, year: int) -> Re
                 rows.append(row)
                 events.append(history)
                 report.down += 1
+    if reference_date is not None:
+        _pending_inpatient(session, rng, rows, events, reference_date, limit, covered, report)
     if not rows:
         return report
+    _flag_priority(session, rows, report)
+    _admissions(session, rows, report)
+    for row in rows:
+        row.pop("_ended_at", None)
+        row.pop("_pending", None)
     _insert(session, rows, events)
     return report
+
+
+def _flag_priority(session: Session, rows: list[dict[str, Any]], report: ReferralReport) -> None:
+    """A referral is `contracted` when a family-doctor contract covered its day; one from a
+    primary member then has priority (001 §三(三)1; profiles that do not tie priority to a
+    contract give it to every referral from primary care)."""
+    contracts: dict[int, list[tuple[date, date]]] = defaultdict(list)
+    wanted = {r["resident_id"] for r in rows}
+    for resident_id, start, end, ended in session.execute(
+        select(Contract.resident_id, Contract.start_date, Contract.end_date, Contract.ended_on)
+    ):
+        if resident_id in wanted:
+            contracts[resident_id].append((start, ended or end))
+    primary = set(
+        session.scalars(select(Institution.id).where(Institution.level.in_(("primary", "village"))))
+    )
+    requires_contract = bool(
+        profiles.active_profile(session).value("capacity.priority_requires_contract", True)
+    )
+    for row in rows:
+        day = row["created_at"].astimezone(SHANGHAI).date()
+        row["contracted"] = any(s <= day < e for s, e in contracts.get(row["resident_id"], ()))
+        row["priority"] = rules.referral_priority(
+            contracted=row["contracted"],
+            from_primary=row["from_institution_id"] in primary,
+            requires_contract=requires_contract,
+        )
+        report.priority += row["priority"] == "priority"
+
+
+def _wards(session: Session) -> dict[int, list[tuple[int, int | None]]]:
+    """Lead hospitals' wards: institution -> [(bed pool, department)]."""
+    wards: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
+    for pool_id, inst_id, dept_id in session.execute(
+        select(BedPool.id, BedPool.institution_id, BedPool.department_id).order_by(BedPool.id)
+    ):
+        wards[inst_id].append((pool_id, dept_id))
+    return wards
+
+
+def _ward_for(wards: list[tuple[int, int | None]], department_id: int | None) -> int:
+    return next((p for p, d in wards if d == department_id), wards[0][0])
+
+
+def _admissions(session: Session, rows: list[dict[str, Any]], report: ReferralReport) -> None:
+    """Upward inpatient referrals that led to a stay at a hospital with wards were admitted
+    through the ward's queue: an admission request with referral priority (001 §三(三)1) and a
+    bed stay over the encounter's dates, on a bed free for the whole stay (reserved beds first:
+    the patient comes from primary care). Referrals still waiting get a waiting request."""
+    wards = _wards(session)
+    if not wards:
+        return
+    beds: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for bed_id, pool_id, pool in session.execute(
+        select(Bed.id, Bed.bed_pool_id, Bed.pool).order_by(Bed.id)
+    ):
+        beds[pool_id].append((bed_id, pool))
+    for pool_beds in beds.values():
+        pool_beds.sort(key=lambda b: (b[1] != "reserved", b[0]))
+    free_from: dict[int, datetime] = {}
+    requests: list[dict[str, Any]] = []
+    stays: list[dict[str, Any]] = []
+    owners: list[int] = []  # row index of each request
+    stay_of: dict[int, int] = {}  # request index -> stay index
+    admitted = [
+        i
+        for i, r in enumerate(rows)
+        if r["care_type"] == "inpatient"
+        and r["direction"] == "up"
+        and r.get("to_institution_id") in wards
+        and (r.get("arrival_encounter_id") or r.get("_pending"))
+    ]
+    for i in sorted(admitted, key=lambda i: rows[i].get("arrived_at") or rows[i]["created_at"]):
+        row = rows[i]
+        pool_id = _ward_for(wards[row["to_institution_id"]], row.get("to_department_id"))
+        request = {
+            "bed_pool_id": pool_id,
+            "resident_id": row["resident_id"],
+            "group_id": row["group_id"],
+            "priority": capacity_rules.admission_priority(
+                via_referral=True, contracted=row["contracted"]
+            ),
+            "via_referral": True,
+            "from_primary": True,
+            "status": "waiting",
+            "requested_at": row["created_at"],
+            "admitted_at": None,
+        }
+        if not row.get("_pending"):
+            start, end = row["arrived_at"], row.get("_ended_at")
+            bed = next((b for b, _ in beds[pool_id] if free_from.get(b, start) <= start), None)
+            if end is None or bed is None:
+                continue  # the stay went elsewhere in the hospital: no queue record
+            free_from[bed] = end
+            request.update(status="admitted", admitted_at=start)
+            stay_of[len(requests)] = len(stays)
+            stays.append(
+                {
+                    "bed_id": bed,
+                    "active_bed_id": None,
+                    "resident_id": row["resident_id"],
+                    "group_id": row["group_id"],
+                    "pool": dict(beds[pool_id])[bed],
+                    "admitted_at": start,
+                    "discharged_at": end,
+                }
+            )
+            report.admitted_via_queue += 1
+        else:
+            report.waiting_for_bed += 1
+        requests.append(request)
+        owners.append(i)
+    ids = insert_returning_ids(session, AdmissionRequest, requests)
+    for k, (request_id, i) in enumerate(zip(ids, owners, strict=True)):
+        rows[i]["admission_request_id"] = request_id
+        if k in stay_of:
+            stays[stay_of[k]]["admission_request_id"] = request_id
+    if stays:
+        session.execute(insert(BedStay), stays)
+
+
+def _pending_inpatient(
+    session: Session,
+    rng: random.Random,
+    rows: list[dict[str, Any]],
+    events: list[list[tuple[str, str | None, str, datetime, str | None]]],
+    reference_date: date,
+    limit: timedelta,
+    covered: Any,
+    report: ReferralReport,
+) -> None:
+    """On the reference date: inpatient referrals from primary care submitted in the last
+    hours (not yet due) to each lead hospital with wards, and the hospital's own routine
+    admissions queued a day or two earlier (no referral, no priority)."""
+    midnight = datetime.combine(reference_date, time(0), SHANGHAI)
+    wards = _wards(session)
+    hospitals = session.execute(
+        select(Institution.id, Institution.group_id)
+        .where(Institution.id.in_(list(wards)))
+        .order_by(Institution.id)
+    ).all()
+    routine: list[dict[str, Any]] = []
+    for inst_id, group_id in hospitals:
+        kept = session.execute(
+            select(Resident.id, Resident.home_institution_id)
+            .join(Institution, Institution.id == Resident.home_institution_id)
+            .where(
+                Institution.group_id == group_id,
+                Institution.level == "primary",
+                Resident.deceased_on.is_(None),
+            )
+            .order_by(Resident.id)
+        ).all()
+        if len(kept) < PENDING_PER_HOSPITAL + ROUTINE_PER_WARD * len(wards[inst_id]):
+            continue
+        chosen = rng.sample(kept, PENDING_PER_HOSPITAL + ROUTINE_PER_WARD * len(wards[inst_id]))
+        for resident_id, home in chosen[:PENDING_PER_HOSPITAL]:
+            code, name = rng.choice(PENDING_DIAGNOSES)
+            created = midnight - timedelta(hours=rng.uniform(1, limit.total_seconds() / 3600 * 0.5))
+            _pool, dept_id = rng.choice(wards[inst_id])
+            outside = not covered(code)
+            rows.append(
+                {
+                    "group_id": group_id,
+                    "direction": "up",
+                    "status": "submitted",
+                    "resident_id": resident_id,
+                    "from_institution_id": home,
+                    "to_institution_id": inst_id,
+                    "to_department_id": dept_id,
+                    "care_type": "inpatient",
+                    "diagnosis_code": code,
+                    "diagnosis_name": name,
+                    "reason_code": "outside_catalogue" if outside else "doctor",
+                    "reason_text": None if outside else "病情需住院进一步诊治",
+                    "summary": f"基层首诊：{name}，建议住院治疗",
+                    "priority": "routine",
+                    "contracted": False,
+                    "created_at": created,
+                    "submitted_at": created,
+                    "due_at": created + limit,
+                    "_pending": True,
+                }
+            )
+            events.append(
+                [
+                    ("create", None, "draft", created, None),
+                    ("submit", "draft", "submitted", created, None),
+                ]
+            )
+            report.up += 1
+        others = iter(chosen[PENDING_PER_HOSPITAL:])
+        for pool_id, _dept in wards[inst_id]:
+            for _ in range(ROUTINE_PER_WARD):
+                resident_id, _home = next(others)
+                routine.append(
+                    {
+                        "bed_pool_id": pool_id,
+                        "resident_id": resident_id,
+                        "group_id": group_id,
+                        "priority": capacity_rules.PRIORITY_ROUTINE,
+                        "via_referral": False,
+                        "from_primary": False,
+                        "status": "waiting",
+                        "requested_at": midnight - timedelta(hours=rng.uniform(30, 60)),
+                    }
+                )
+    if routine:
+        session.execute(insert(AdmissionRequest), routine)
 
 
 def _row(

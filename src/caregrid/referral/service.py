@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
 from caregrid.capacity import service as capacity
+from caregrid.capacity.models import AdmissionRequest
 from caregrid.capacity.rules import PRIMARY_LEVELS
+from caregrid.core import hooks
 from caregrid.core.actor import Actor
 from caregrid.core.clock import SHANGHAI, now
 from caregrid.core.errors import Forbidden, Invalid
@@ -502,10 +504,15 @@ def cancel(session: Session, actor: Actor, referral_id: int, reason: str | None 
 
 
 def _release_booking(session: Session, actor: Actor, referral: Referral) -> None:
+    """A closed referral gives back its slot and leaves the ward's admission queue."""
     if referral.appointment_id is not None:
         appointment = capacity.get_appointment(session, referral.appointment_id)
         if appointment.status == "booked":
             capacity.cancel_appointment(session, Actor.system("referral"), appointment.id)
+    if referral.admission_request_id is not None:
+        capacity.withdraw_admission(
+            session, Actor.system("referral"), referral.admission_request_id
+        )
     session.flush()
 
 
@@ -601,6 +608,28 @@ def arrive(session: Session, actor: Actor, referral_id: int) -> Referral:
     return referral
 
 
+@hooks.listener("bed_admitted", "referral_arrival")
+def _arrive_on_admission(session: Session, actor: Actor, request: AdmissionRequest) -> None:
+    """A referred patient admitted from the ward's queue has arrived: the receiving side
+    admitting her answers the referral (accepted, scheduled) and registers the arrival, with
+    its inpatient encounter at the target (001 §三(三)1 优先住院). A referral the admitting
+    user may not act on, or already past its time limit, is left to the coordinator."""
+    if not request.via_referral:
+        return
+    referral = session.scalar(select(Referral).where(Referral.admission_request_id == request.id))
+    if referral is None or referral.status not in ("submitted", "accepted", "scheduled"):
+        return
+    if not (_receiving_side(actor, referral) or _coordinator(actor, referral)):
+        return
+    if referral.status == "submitted":
+        if rules.is_overdue(referral.status, referral.due_at, now()):
+            return
+        accept(session, actor, referral.id, "办理入院")
+    if referral.status == "accepted":
+        _transition(session, actor, referral, "schedule", "已安排床位")
+    arrive(session, actor, referral.id)
+
+
 def complete(session: Session, actor: Actor, referral_id: int, feedback: str) -> Referral:
     """Close the loop: the receiving doctor's findings go back to the referring doctor."""
     if not (feedback or "").strip():
@@ -617,17 +646,23 @@ def expire_overdue(session: Session, actor: Actor, *, at: datetime | None = None
     """Expire submitted referrals past their time limit and escalate them to the coordinator
     (profile `referral.response_time_limit_hours`; 002 §四(三)1 转诊监测制度)."""
     at = at or now()
+    # SKIP LOCKED (PostgreSQL): a second pass running at the same time (the server's loop and
+    # `caregrid jobs run`) leaves the rows the first is expiring to it.
     overdue = session.scalars(
-        select(Referral).where(Referral.status == "submitted", Referral.due_at < at)
+        select(Referral)
+        .where(Referral.status == "submitted", Referral.due_at < at)
+        .with_for_update(skip_locked=True)
     ).all()
+    expired = 0
     for referral in overdue:
         if actor.role != "system" and not _coordinator(actor, referral):
             continue
         _transition(session, actor, referral, "expire", "超过受理时限，转交转诊协调员")
         referral.escalated_at = at
         _release_booking(session, actor, referral)
+        expired += 1
     session.flush()
-    return len(overdue)
+    return expired
 
 
 # --- worklists ------------------------------------------------------------------------------

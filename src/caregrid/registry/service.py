@@ -751,6 +751,19 @@ def institution_codes(session: Session, ids: Iterable[int | None]) -> dict[int, 
     return _by_id(session, Institution.id, Institution.code, ids)
 
 
+def department_ids_named(
+    session: Session, names: Iterable[str], *, group_id: int | None
+) -> set[int]:
+    """Departments with one of these names (心血管内科) in a group's members (all groups when
+    `group_id` is None)."""
+    stmt = select(Department.id).where(Department.name.in_(list(names)))
+    if group_id is not None:
+        stmt = stmt.join(Institution, Institution.id == Department.institution_id).where(
+            Institution.group_id == group_id
+        )
+    return set(session.scalars(stmt))
+
+
 def department_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     return _by_id(session, Department.id, Department.name, ids)
 

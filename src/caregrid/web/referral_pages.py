@@ -28,7 +28,8 @@ from caregrid.referral.models import Referral
 from caregrid.referral.schemas import ReferralCreate
 from caregrid.registry import service as registry
 from caregrid.web.auth import CSRF_FIELD, PageActor, check_csrf
-from caregrid.web.pages import page
+from caregrid.web.pages import page, wants_partial
+from caregrid.web.render import render
 
 router = api_router(include_in_schema=False)
 
@@ -504,8 +505,14 @@ def referral_action(
 
 @router.get("/capacity", response_class=HTMLResponse)
 def capacity_page(request: Request, db: DB, actor: PageActor) -> HTMLResponse:
-    """Free slots of the next days per hospital and department, with the reserved share, and
-    the profile's rules for it."""
+    """Free slots of the next days per hospital and department, with the reserved share, the
+    wards with their beds and admission queues, and the profile's rules for them."""
+    return _capacity(request, db, actor, _ward_context(db, actor))
+
+
+def _capacity(
+    request: Request, db: Session, actor: Actor, ward: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
     at = now()
     free = capacity.find_slots(db, actor, until=at + timedelta(days=7), limit=2000)
     table: dict[tuple[int, int], dict[str, Any]] = {}
@@ -549,5 +556,92 @@ def capacity_page(request: Request, db: DB, actor: PageActor) -> HTMLResponse:
             "params": params,
             "profile": profile,
             "may_reserved": capacity.actor_may_use_reserved(db, actor),
+            **ward,
         },
+        status_code=status_code,
+    )
+
+
+def _ward_context(
+    db: Session,
+    actor: Actor,
+    *,
+    message: str | None = None,
+    error: bool = False,
+    open_ward: int | None = None,
+) -> dict[str, Any]:
+    """The wards section of the capacity calendar: bed counts, queues and stays."""
+    wards = capacity.ward_views(db, actor)
+    people = [q.resident_id for w in wards for q in w.queue] + [
+        stay.resident_id for w in wards for stay, _ in w.stays
+    ]
+    return {
+        "wards": wards,
+        "ward_inst": registry.institution_names(db, [w.pool.institution_id for w in wards]),
+        "ward_names": registry.resident_names_of(db, people),
+        "ward_message": message,
+        "ward_error": error,
+        "open_ward": open_ward,
+    }
+
+
+def _ward_action(
+    request: Request, db: Session, actor: Actor, csrf: str, action: Any, done: Any
+) -> Response:
+    """Run an admission or discharge and answer the wards section (htmx) or the page. A
+    refusal (no free bed, empty queue, not this hospital's staff) is shown in the section;
+    an htmx answer keeps status 200 so that the fragment is swapped in."""
+    check_csrf(request, csrf)
+    try:
+        result = action()
+    except DomainError as exc:
+        db.rollback()
+        context = _ward_context(db, actor, message=exc.detail, error=True)
+        if wants_partial(request):
+            return render(request, "_wards.html", context)
+        return _capacity(request, db, actor, context, exc.status_code)
+    message, open_ward = done(result)
+    db.flush()
+    if wants_partial(request):
+        context = _ward_context(db, actor, message=message, open_ward=open_ward)
+        return render(request, "_wards.html", context)
+    return RedirectResponse("/capacity#wards", status_code=303)
+
+
+@router.post("/capacity/wards/{pool_id}/admit-next", response_class=HTMLResponse)
+def ward_admit_next(
+    request: Request,
+    pool_id: int,
+    db: DB,
+    actor: PageActor,
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+) -> Response:
+    """Admit the first patient of the ward's queue (`capacity.service.admit_next`)."""
+
+    def done(stay: Any) -> tuple[str, int]:
+        name = registry.resident_names_of(db, [stay.resident_id]).get(stay.resident_id, "")
+        bed = "基层预留床位" if stay.pool == "reserved" else "普通床位"
+        return f"已为 {name} 办理入院（{bed}）。", pool_id
+
+    return _ward_action(
+        request, db, actor, csrf_token, lambda: capacity.admit_next(db, actor, pool_id), done
+    )
+
+
+@router.post("/capacity/stays/{stay_id}/discharge", response_class=HTMLResponse)
+def ward_discharge(
+    request: Request,
+    stay_id: int,
+    db: DB,
+    actor: PageActor,
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+) -> Response:
+    """Discharge a patient and free the bed (`capacity.service.discharge`)."""
+
+    def done(stay: Any) -> tuple[str, None]:
+        name = registry.resident_names_of(db, [stay.resident_id]).get(stay.resident_id, "")
+        return f"{name} 已出院，床位已空出。", None
+
+    return _ward_action(
+        request, db, actor, csrf_token, lambda: capacity.discharge(db, actor, stay_id), done
     )
