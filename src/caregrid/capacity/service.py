@@ -89,12 +89,20 @@ def actor_may_use_reserved(session: Session, actor: Actor) -> bool:
     基层医疗卫生机构下沉”): a lead-hospital specialist who serves on a team of the group books
     reserved capacity for the team's patients too. The platform itself (demo, imports) books
     on their behalf."""
+    level = (
+        registry.get_institution(session, actor.institution_id).level
+        if actor.institution_id is not None
+        else None
+    )
+    return _may_use_reserved(session, actor, level)
+
+
+def _may_use_reserved(session: Session, actor: Actor, level: str | None) -> bool:
+    """`actor_may_use_reserved` once the level of the actor's institution is known."""
     if actor.role == "system":
         return True
-    if actor.institution_id is not None:
-        level = registry.get_institution(session, actor.institution_id).level
-        if rules.may_use_reserved(level):
-            return True
+    if level is not None and rules.may_use_reserved(level):
+        return True
     if actor.practitioner_id is None:
         return False
     return rules.may_use_reserved(
@@ -321,10 +329,7 @@ def _booking_context(session: Session, actor: Actor, slot_id: int) -> tuple[Slot
     if found is None or (actor.role != "system" and found[0].group_id != actor.group_id):
         raise SlotNotFound("未找到该号源", slot_id=slot_id)
     slot, fee_fen, actor_level = found
-    may_reserved = actor.role == "system" or (
-        actor_level is not None and rules.may_use_reserved(actor_level)
-    )
-    return slot, fee_fen, may_reserved
+    return slot, fee_fen, _may_use_reserved(session, actor, actor_level)
 
 
 def get_slot(session: Session, actor: Actor, slot_id: int) -> Slot:
