@@ -38,7 +38,9 @@ def indicators(
     profile: Annotated[
         str | None, typer.Option(help="政策方案（目标值来源）；默认为当前启用的方案")
     ] = None,
-    by: Annotated[str | None, typer.Option(help="分组维度，逗号分隔：group,member,month")] = None,
+    by: Annotated[
+        str | None, typer.Option(help="分组维度，逗号分隔：group,grid,member,month")
+    ] = None,
     engine: Annotated[EngineOption, typer.Option(help="计算引擎")] = EngineOption.duckdb,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="输出格式：table、json 或 xlsx")
@@ -107,6 +109,7 @@ def indicators(
                     "group": report.groups.get(cell.group or -1, str(cell.group)),
                     "member": report.members.get(cell.member or -1, str(cell.member)),
                     "month": cell.month or "—",
+                    "grid": report.grids.get(cell.grid or -1, str(cell.grid)),
                 }[dim]
                 sub.add_row(
                     s.indicator.title,
