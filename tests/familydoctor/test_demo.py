@@ -66,7 +66,7 @@ def test_demo_teams_contracts_and_rates_are_realistic_and_deterministic(tmp_path
     assert session.scalar(in_force) == session.scalar(
         select(func.count()).where(
             Contract.previous_contract_id.is_(None), Contract.start_date <= first_day
-        )  # fmt: skip
+        )
     )
     session.close()
 

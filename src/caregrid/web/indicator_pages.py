@@ -195,19 +195,21 @@ def _bars(report: Report, slug: str, dimension: str) -> dict[str, Any]:
         for c in report.breakdown_by(dimension, slug)
         if (c.group if dimension == "group" else c.grid) is not None
     ]
-    rows = []
+    labelled = []
     for c in cells:
         key = c.group if dimension == "group" else c.grid
-        rows.append(
-            {
-                "label": names.get(key or -1, str(key)),
-                "numerator": c.numerator,
-                "denominator": c.denominator,
-                "display": format_value(c.value, unit),
-                "value": comparable(c.value, unit),
-            }
-        )
-    rows.sort(key=lambda r: r["label"])
+        labelled.append((names.get(key or -1, str(key)), c))
+    labelled.sort(key=lambda pair: pair[0])
+    rows = [
+        {
+            "label": label,
+            "numerator": c.numerator,
+            "denominator": c.denominator,
+            "display": format_value(c.value, unit),
+            "value": comparable(c.value, unit),
+        }
+        for label, c in labelled
+    ]
     target = summary.target
     return {
         "name": summary.indicator.title,
