@@ -282,16 +282,24 @@ def test_reserved_slot_share_and_use() -> None:
     assert run(s, "reserved_slot_use")[ALL] == (1, 3, D("0.333333"))
 
 
-def test_reserved_bed_share_is_a_snapshot_and_bed_use_counts_admissions_in_the_period() -> None:
-    beds = [
-        {"id": i, "group_id": G1, "member": LEAD, "reserved": int(i <= 3)} for i in range(1, 13)
-    ]
+def test_reserved_bed_share_on_the_last_day_and_bed_use_counts_admissions_in_the_period() -> None:
+    def beds(first: int, reserved: int, since: date | None) -> list[dict[str, object]]:
+        return [
+            {"id": i, "group_id": G1, "member": LEAD, "reserved": int(i < first + reserved),
+             "since": since}
+            for i in range(first, first + 4)
+        ]  # fmt: skip
 
     def stay(sid: int, on: date, reserved: bool) -> dict[str, object]:
         return {"id": sid, "group_id": G1, "member": LEAD, "day": on, "reserved": int(reserved)}
 
     s = store(
-        bed=beds,
+        bed=[
+            *beds(1, 1, None),  # a ward pooled before the date was recorded: always counted
+            *beds(5, 1, date(2024, 7, 1)),
+            *beds(9, 1, date(2025, 12, 31)),  # pooled on the last day of 2025
+            *beds(13, 4, date(2026, 2, 1)),  # a ward wholly reserved, pooled in 2026
+        ],
         bed_stay=[
             stay(1, date(2025, 3, 1), True),
             stay(2, date(2025, 3, 2), False),
@@ -300,11 +308,19 @@ def test_reserved_bed_share_is_a_snapshot_and_bed_use_counts_admissions_in_the_p
             stay(5, date(2024, 12, 31), True),  # previous year
         ],
     )
-    # 3 of 12 beds reserved = 25 % (Zhongwei: at least 1/4), whatever the period
+    # 31 December 2025: three wards, 3 of 12 beds reserved = 25 % (Zhongwei: at least 1/4)
     assert run(s, "reserved_bed_share")[ALL] == (3, 12, D("0.250000"))
-    assert run(s, "reserved_bed_share", period=(date(2020, 1, 1), date(2020, 1, 31)))[ALL][2] == D(
-        "0.250000"
-    )
+    # June 2025: the first two wards
+    june = (date(2025, 6, 1), date(2025, 6, 30))
+    assert run(s, "reserved_bed_share", period=june)[ALL] == (2, 8, D("0.250000"))
+    # 2026: the reserved ward joins: 7 of 16
+    assert run(s, "reserved_bed_share", period=(date(2026, 1, 1), date(2026, 12, 31)))[ALL] == (
+        7, 16, D("0.437500"),
+    )  # fmt: skip
+    # 2020: only the ward with no recorded date
+    assert run(s, "reserved_bed_share", period=(date(2020, 1, 1), date(2020, 1, 31)))[ALL] == (
+        1, 4, D("0.250000"),
+    )  # fmt: skip
     assert run(s, "reserved_bed_use")[ALL] == (1, 4, D("0.250000"))
 
 

@@ -257,6 +257,14 @@ def _coverage(tables: Tables, start: date, end: date) -> Table:
     )
 
 
+def _beds(tables: Tables, start: date, end: date) -> Table:
+    """The beds in a pool on the period's last day, with their pool. A bed's pool is set when
+    its ward's pool is created and never moved (capacity.models.BedPool), so this is the
+    state of that day; pools created before the date was recorded count in every period."""
+    b = tables["bed"]
+    return b.filter(b.since.isnull() | (b.since <= end))
+
+
 def _years_before(day: date, years: int) -> date:
     try:
         return day.replace(year=day.year - years)
@@ -697,13 +705,14 @@ INDICATORS: tuple[Indicator, ...] = (
         title="牵头医院下沉床位比例",
         title_en="Share of inpatient beds reserved for primary care",
         unit="share",
-        numerator=Measure("bed", None, lambda t: t.reserved == 1),
-        denominator=Measure("bed", None),
-        numerator_label="预留（下沉）床位数",
-        denominator_label="纳入统筹的床位总数",
+        numerator=Measure("bed", None, lambda t: t.reserved == 1, prepare=_beds),
+        denominator=Measure("bed", None, prepare=_beds),
+        numerator_label="期末预留（下沉）床位数",
+        denominator_label="期末纳入统筹的床位总数",
         definition=(
-            "当前在预留池（向基层和家庭医生团队下沉）的床位 ÷ 纳入集团统筹的床位；"
-            "床位池没有历史，取计算时的状态，不随统计期变化。"
+            "统计期最后一天在预留池（向基层和家庭医生团队下沉）的床位 ÷ 当天纳入集团统筹的"
+            "床位。床位的池别在建立病区床位池时确定、之后不再调整，所以按床位池的建立日期"
+            "即可还原任一天的状态；建立日期未记录的床位池视为一直在池。按月份不拆分。"
         ),
         source="001 §三(二)（20%）；002 §四(三)1（至少 1/4）",
         direction="higher",

@@ -622,7 +622,14 @@ DELIVERY_SCHEMA = pa.schema(
 
 def _bed_query(after_id: int, since: datetime | None) -> Executable:
     return (
-        select(Bed.id, BedPool.group_id, BedPool.institution_id, Institution.grid_id, Bed.pool)
+        select(
+            Bed.id,
+            BedPool.group_id,
+            BedPool.institution_id,
+            Institution.grid_id,
+            Bed.pool,
+            BedPool.created_at,
+        )
         .join(BedPool, BedPool.id == Bed.bed_pool_id)
         .outerjoin(Institution, Institution.id == BedPool.institution_id)
         .order_by(Bed.id)
@@ -636,6 +643,8 @@ def _bed_row(r: Any) -> Row:
         "member": r.institution_id,
         "grid": r.grid_id,
         "reserved": int(r.pool == "reserved"),
+        # the day the bed entered the pool (None: before that was recorded, i.e. always)
+        "since": local_day(r.created_at),
     }
 
 
@@ -646,6 +655,7 @@ BED_SCHEMA = pa.schema(
         ("member", pa.int64()),
         ("grid", pa.int64()),
         ("reserved", pa.int64()),
+        ("since", pa.date32()),
     ]
 )
 
