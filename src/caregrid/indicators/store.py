@@ -12,8 +12,9 @@ Spark (``createDataFrame``), which is what makes the two engines see identical i
 Incremental: every source remembers the highest id it has copied. A sync reads only rows with
 a larger id, plus, for tables with an ``updated_at`` column (encounters, residents), rows
 changed since the previous sync, which replace their old copies. Small tables whose rows change
-state without a timestamp (referrals, slots, chronic enrolments) are re-read whole; they are
-orders of magnitude smaller than the encounter table. Before patching, a sync checks that
+state without a timestamp (referrals, slots, beds, chronic enrolments, contracts, package
+services) are re-read whole; they are orders of magnitude smaller than the encounter table.
+Append-only ones (follow-ups, service deliveries, order decisions) are read by id only. Before patching, a sync checks that
 the database still holds exactly the rows the copy holds up to its id watermark (one indexed
 count); when rows were deleted (or rolled back) the source is read again in full. `save`
 writes the store as Parquet files (the benchmark reads them).
