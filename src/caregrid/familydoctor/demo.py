@@ -80,8 +80,11 @@ class FamilyDoctorReport:
 
 
 def _bulk(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), CHUNK):
-        session.execute(insert(table), rows[start : start + CHUNK])
+    """Insert rows, those with the same None columns together (the ORM starts a new INSERT
+    whenever that set changes from one row to the next; see core.db.insert_returning_ids)."""
+    ordered = sorted(rows, key=lambda row: tuple(v is None for v in row.values()))
+    for start in range(0, len(ordered), CHUNK):
+        session.execute(insert(table), ordered[start : start + CHUNK])
 
 
 def _birthday(birth: date, age: int) -> date:

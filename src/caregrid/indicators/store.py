@@ -14,10 +14,11 @@ a larger id, plus, for tables with an ``updated_at`` column (encounters, residen
 changed since the previous sync, which replace their old copies. Small tables whose rows change
 state without a timestamp (referrals, slots, beds, chronic enrolments, contracts, package
 services) are re-read whole; they are orders of magnitude smaller than the encounter table.
-Append-only ones (follow-ups, service deliveries, order decisions) are read by id only. Before patching, a sync checks that
-the database still holds exactly the rows the copy holds up to its id watermark (one indexed
-count); when rows were deleted (or rolled back) the source is read again in full. `save`
-writes the store as Parquet files (the benchmark reads them).
+Append-only ones (follow-ups, service deliveries, order decisions) are read by id only.
+Before patching, a sync checks that the database still holds exactly the rows the copy holds
+up to its id watermark (one indexed count); when rows were deleted (or rolled back) the
+source is read again in full. `save` writes the store as Parquet files (the benchmark reads
+them).
 
 Every measure column is an integer (counts, fen, DRG weight x 10,000, days) so that sums are
 exact and DuckDB and Spark agree to the last digit; ratios are taken afterwards in Decimal.
