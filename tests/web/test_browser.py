@@ -712,6 +712,14 @@ def test_manager_opens_cockpit_drills_down_and_exports(page: Any) -> None:
     expect(page.locator("#compare-groups tbody tr")).to_have_count(2)
     expect(page.locator("#compare-grids [data-chart-ready=true] svg")).to_be_visible()
     shot(page, "42-indicator-compare")
+    # a numeric target is drawn as a line; a lead-hospital indicator has no grid chart
+    page.get_by_label("指标").select_option("reserved_bed_share")
+    page.get_by_role("button", name="对比").click()
+    groups = page.locator("#compare-groups")
+    expect(groups.locator("svg text", has_text="目标 20%")).to_have_count(1)
+    expect(groups.locator("tbody tr td:last-child")).to_have_text(["20.00%", "20.00%"])
+    expect(page.locator("#compare-grids")).to_have_count(0)
+    expect(page.locator("#compare-summary")).to_contain_text("不按网格拆分")
 
 
 def test_a_doctor_cannot_open_the_cockpit(page: Any) -> None:
