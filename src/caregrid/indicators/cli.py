@@ -104,13 +104,18 @@ def indicators(
         for column in ("指标", _dim_name(dim), "分子", "分母", "值"):
             sub.add_column(column, overflow="fold")
         for s in report.summaries:
+            if not s.indicator.supports(dim):  # reported across it: nothing to break down
+                continue
             for cell in report.breakdown_by(dim, s.indicator.slug):
-                label = {
-                    "group": report.groups.get(cell.group or -1, str(cell.group)),
-                    "member": report.members.get(cell.member or -1, str(cell.member)),
-                    "month": cell.month or "—",
-                    "grid": report.grids.get(cell.grid or -1, str(cell.grid)),
-                }[dim]
+                key = {"group": cell.group, "member": cell.member, "grid": cell.grid}.get(dim)
+                names = {"group": report.groups, "member": report.members, "grid": report.grids}
+                label = (
+                    (cell.month or "—")
+                    if dim == "month"
+                    else "未归属"
+                    if key is None
+                    else names[dim].get(key, str(key))
+                )
                 sub.add_row(
                     s.indicator.title,
                     label,
