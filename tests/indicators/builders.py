@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 from caregrid.indicators.engine import DuckDBBackend, compute
 from caregrid.indicators.registry import BY_SLUG, Dimension
-from caregrid.indicators.store import AnalyticsStore, encounter_defaults
+from caregrid.indicators.store import AnalyticsStore, contract_row, encounter_defaults
 
 G1, G2 = 1, 2
 LEAD, TOWN, VILLAGE, SECOND = 10, 11, 12, 20  # LEAD, TOWN, VILLAGE in G1; SECOND leads G2
@@ -125,6 +126,36 @@ def resident(
     }
 
 
+def contract(
+    cid: int,
+    rid: int,
+    start: date,
+    end: date,
+    package: int,
+    *,
+    group: int | None = G1,
+    member: int | None = TOWN,
+    grid: int | None = None,
+    ended: date | None = None,
+) -> dict[str, Any]:
+    """A store contract row, derived by the store's own conversion (contract years)."""
+    return contract_row(
+        SimpleNamespace(
+            id=cid, resident_id=rid, group_id=group, base_institution_id=member, grid_id=grid,
+            package_id=package, start_date=start, end_date=end, ended_on=ended,
+        )
+    )  # fmt: skip
+
+
+def package_service(sid: int, package: int, code: str, times: int) -> dict[str, Any]:
+    return {"id": sid, "package_id": package, "code": code, "times": times,
+            "followup": int(code == "chronic_followup")}  # fmt: skip
+
+
+def delivery(did: int, cid: int, code: str, on: date) -> dict[str, Any]:
+    return {"id": did, "contract_id": cid, "code": code, "day": on}
+
+
 def store(**tables: list[dict[str, Any]]) -> AnalyticsStore:
     return AnalyticsStore.from_tables(tables)
 
@@ -136,9 +167,9 @@ def run(
     period: tuple[date, date] = YEAR,
     group_id: int | None = None,
 ) -> dict[tuple[Any, ...], tuple[int, int | None, Any]]:
-    """{(group, member, month): (numerator, denominator, value)} for one indicator."""
+    """{(group, member, month, grid): (numerator, denominator, value)} for one indicator."""
     cells = compute(DuckDBBackend(s), [BY_SLUG[slug]], *period, by, group_id)
     return {c.key: (c.numerator, c.denominator, c.value) for c in cells}
 
 
-ALL = (None, None, None)
+ALL = (None, None, None, None)

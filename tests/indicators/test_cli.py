@@ -59,5 +59,9 @@ def test_cli_reports_json_table_and_xlsx(tmp_path: Path) -> None:
         book = load_workbook(io.BytesIO(out.read_bytes()))
         assert book.sheetnames == ["指标汇总", "按成员单位", "指标定义"]
 
+        by_grid = runner.invoke(app, ["indicators", "--period", "2025", "--by", "grid"])
+        assert by_grid.exit_code == 0, by_grid.output
+        assert "按网格" in by_grid.output and "测试网格" in by_grid.output
+
         bad = runner.invoke(app, ["indicators", "--period", "2025-13"])
         assert bad.exit_code == 2 and "月份" in bad.output

@@ -15,6 +15,9 @@ from tests.indicators.builders import (
     SECOND,
     TOWN,
     VILLAGE,
+    contract,
+    delivery,
+    package_service,
     resident,
     run,
     stay,
@@ -48,9 +51,9 @@ def test_primary_visit_share_counts_village_and_township_visits_over_all_visits(
     # 2 primary visits out of 4 visits in 2025 = 50 %.
     assert run(s, "primary_visit_share")[ALL] == (2, 4, D("0.500000"))
     by_month = run(s, "primary_visit_share", by=("month",))
-    assert by_month[(None, None, "2025-01")] == (1, 1, D("1.000000"))
-    assert by_month[(None, None, "2025-03")] == (1, 2, D("0.500000"))
-    assert by_month[(None, None, "2025-04")] == (0, 1, D("0.000000"))
+    assert by_month[(None, None, "2025-01", None)] == (1, 1, D("1.000000"))
+    assert by_month[(None, None, "2025-03", None)] == (1, 2, D("0.500000"))
+    assert by_month[(None, None, "2025-04", None)] == (0, 1, D("0.000000"))
     # the member dimension is not declared for this indicator: reported across members
     assert set(run(s, "primary_visit_share", by=("member",))) == {ALL}
 
@@ -135,7 +138,7 @@ def test_grade4_share_counts_operations_and_surgery_share_counts_discharges() ->
     assert g1[ALL] == (2, 4, D("0.500000"))
     assert run(s, "surgery_share", group_id=G1)[ALL] == (3, 4, D("0.750000"))
     by_group = run(s, "grade4_surgery_share", by=("group",))
-    assert by_group[(G2, None, None)] == (5, 5, D("1.000000"))
+    assert by_group[(G2, None, None, None)] == (5, 5, D("1.000000"))
 
 
 def test_outpatient_discharge_ratio_dates_visits_and_discharges_separately() -> None:
@@ -165,8 +168,8 @@ def test_primary_tcm_share_by_member() -> None:
     )
     assert run(s, "primary_tcm_share")[ALL] == (1, 3, D("0.333333"))
     by_member = run(s, "primary_tcm_share", by=("member",))
-    assert by_member[(None, TOWN, None)] == (1, 2, D("0.500000"))
-    assert by_member[(None, VILLAGE, None)] == (0, 1, D("0.000000"))
+    assert by_member[(None, TOWN, None, None)] == (1, 2, D("0.500000"))
+    assert by_member[(None, VILLAGE, None, None)] == (0, 1, D("0.000000"))
 
 
 def test_out_of_catalogue_share_bills_stays_on_discharge_and_skips_outside_care() -> None:
@@ -250,7 +253,7 @@ def test_referral_counts_down_rate_and_closed_loop() -> None:
     # accepted: 1, 2, 5; closed among them: 1, 5
     assert run(s, "closed_loop_rate")[ALL] == (2, 3, D("0.666667"))
     by_member = run(s, "up_referrals", by=("member",))
-    assert by_member[(None, TOWN, None)][0] == 3
+    assert by_member[(None, TOWN, None, None)][0] == 3
 
 
 def test_reserved_slot_share_and_use() -> None:
@@ -279,16 +282,24 @@ def test_reserved_slot_share_and_use() -> None:
     assert run(s, "reserved_slot_use")[ALL] == (1, 3, D("0.333333"))
 
 
-def test_reserved_bed_share_is_a_snapshot_and_bed_use_counts_admissions_in_the_period() -> None:
-    beds = [
-        {"id": i, "group_id": G1, "member": LEAD, "reserved": int(i <= 3)} for i in range(1, 13)
-    ]
+def test_reserved_bed_share_on_the_last_day_and_bed_use_counts_admissions_in_the_period() -> None:
+    def beds(first: int, reserved: int, since: date | None) -> list[dict[str, object]]:
+        return [
+            {"id": i, "group_id": G1, "member": LEAD, "reserved": int(i < first + reserved),
+             "since": since}
+            for i in range(first, first + 4)
+        ]  # fmt: skip
 
     def stay(sid: int, on: date, reserved: bool) -> dict[str, object]:
         return {"id": sid, "group_id": G1, "member": LEAD, "day": on, "reserved": int(reserved)}
 
     s = store(
-        bed=beds,
+        bed=[
+            *beds(1, 1, None),  # a ward pooled before the date was recorded: always counted
+            *beds(5, 1, date(2024, 7, 1)),
+            *beds(9, 1, date(2025, 12, 31)),  # pooled on the last day of 2025
+            *beds(13, 4, date(2026, 2, 1)),  # a ward wholly reserved, pooled in 2026
+        ],
         bed_stay=[
             stay(1, date(2025, 3, 1), True),
             stay(2, date(2025, 3, 2), False),
@@ -297,11 +308,19 @@ def test_reserved_bed_share_is_a_snapshot_and_bed_use_counts_admissions_in_the_p
             stay(5, date(2024, 12, 31), True),  # previous year
         ],
     )
-    # 3 of 12 beds reserved = 25 % (Zhongwei: at least 1/4), whatever the period
+    # 31 December 2025: three wards, 3 of 12 beds reserved = 25 % (Zhongwei: at least 1/4)
     assert run(s, "reserved_bed_share")[ALL] == (3, 12, D("0.250000"))
-    assert run(s, "reserved_bed_share", period=(date(2020, 1, 1), date(2020, 1, 31)))[ALL][2] == D(
-        "0.250000"
-    )
+    # June 2025: the first two wards
+    june = (date(2025, 6, 1), date(2025, 6, 30))
+    assert run(s, "reserved_bed_share", period=june)[ALL] == (2, 8, D("0.250000"))
+    # 2026: the reserved ward joins: 7 of 16
+    assert run(s, "reserved_bed_share", period=(date(2026, 1, 1), date(2026, 12, 31)))[ALL] == (
+        7, 16, D("0.437500"),
+    )  # fmt: skip
+    # 2020: only the ward with no recorded date
+    assert run(s, "reserved_bed_share", period=(date(2020, 1, 1), date(2020, 1, 31)))[ALL] == (
+        1, 4, D("0.250000"),
+    )  # fmt: skip
     assert run(s, "reserved_bed_use")[ALL] == (1, 4, D("0.250000"))
 
 
@@ -311,6 +330,7 @@ def test_chronic_standard_management_and_control_follow_the_public_health_standa
             "id": eid,
             "group_id": G1,
             "member": TOWN,
+            "grid": None,
             "program": program,
             "enrolled_on": on,
             "enrolled_ord": on.toordinal(),
@@ -343,6 +363,12 @@ def test_chronic_standard_management_and_control_follow_the_public_health_standa
         *[follow(9, date(2025, m, 1), False, face=m != 10) for m in (1, 4, 7, 10)],
         # a follow-up of patient 2 in the next year does not count
         follow(2, date(2026, 1, 5), True),
+        # 10: last seen controlled on 1 March, over 182 days before 31 December: lost, so not
+        #     controlled (the chronic domain's rule)
+        follow(10, date(2025, 3, 1), True),
+        # 11: two follow-ups on one day: the later record (not controlled) decides
+        follow(11, date(2025, 12, 20), True),
+        follow(11, date(2025, 12, 20), False),
     ]
     s = store(
         enrolment=[
@@ -355,18 +381,26 @@ def test_chronic_standard_management_and_control_follow_the_public_health_standa
             enrol(7, "diabetes", date(2024, 1, 1)),
             enrol(8, "hypertension", date(2025, 10, 1)),
             enrol(9, "hypertension", date(2024, 1, 1)),
+            enrol(10, "hypertension", date(2023, 1, 1)),
+            enrol(11, "hypertension", date(2024, 1, 1)),
         ],
         followup=followups,
     )
-    # managed in 2025: 1, 2, 3, 4, 8, 9; standard: 1, 2, 8 -> 3 of 6
-    assert run(s, "hypertension_standard_management")[ALL] == (3, 6, D("0.500000"))
-    # last follow-up controlled: 1, 3, 8 -> 3 of 6 (4 has none: not controlled)
-    assert run(s, "hypertension_control")[ALL] == (3, 6, D("0.500000"))
+    # managed in 2025: 1, 2, 3, 4, 8, 9, 10, 11; standard: 1, 2, 8 -> 3 of 8 (10 and 11 have
+    # one and two face-to-face visits of 4 required)
+    assert run(s, "hypertension_standard_management")[ALL] == (3, 8, D("0.375000"))
+    # controlled on 31 December: 1 (1 Nov), 3 (1 Sep, 121 days before: not lost), 8 -> 3 of 8;
+    # 2 and 9 were last not controlled, 4 never came, 10 is lost, 11's later record decides
+    assert run(s, "hypertension_control")[ALL] == (3, 8, D("0.375000"))
+    # December alone: the latest follow-up may be before the month (1: 1 November, 3:
+    # 1 September, 8: 20 November), as in the chronic domain's status on 31 December
+    december = (date(2025, 12, 1), date(2025, 12, 31))
+    assert run(s, "hypertension_control", period=december)[ALL] == (3, 8, D("0.375000"))
     assert run(s, "diabetes_standard_management")[ALL] == (0, 1, D("0.000000"))
 
 
 def test_contract_coverage_of_everyone_and_of_key_populations_on_the_last_day() -> None:
-    def contract(cid: int, rid: int, start: date, last: date) -> dict[str, object]:
+    def signed(cid: int, rid: int, start: date, last: date) -> dict[str, object]:
         return {
             "id": cid,
             "resident_id": rid,
@@ -387,11 +421,11 @@ def test_contract_coverage_of_everyone_and_of_key_populations_on_the_last_day() 
             resident(8, date(2026, 1, 1)),  # born after the period: not counted
         ],
         contract=[
-            contract(1, 1, date(2025, 1, 1), date(2025, 12, 31)),
-            contract(2, 2, date(2025, 1, 1), date(2025, 6, 30)),
-            contract(3, 4, date(2024, 3, 1), date(2026, 2, 28)),
-            contract(4, 5, date(2025, 12, 31), date(2026, 12, 30)),  # signed on the last day
-            contract(5, 7, date(2025, 1, 1), date(2025, 12, 31)),
+            signed(1, 1, date(2025, 1, 1), date(2025, 12, 31)),
+            signed(2, 2, date(2025, 1, 1), date(2025, 6, 30)),
+            signed(3, 4, date(2024, 3, 1), date(2026, 2, 28)),
+            signed(4, 5, date(2025, 12, 31), date(2026, 12, 30)),  # signed on the last day
+            signed(5, 7, date(2025, 1, 1), date(2025, 12, 31)),
         ],
         enrolment=[
             {
@@ -472,3 +506,86 @@ def test_premature_mortality_from_deaths_and_mid_year_population() -> None:
     assert num == 1
     assert den == 10 + 8  # residents 30-69 alive at mid-year
     assert value == D(1)
+
+
+def test_contract_fulfilment_counts_services_due_and_delivered_capped_on_the_last_day() -> None:
+    chronic_pkg, basic_pkg = 1, 2
+    services = [
+        package_service(1, chronic_pkg, "chronic_followup", 4),
+        package_service(2, chronic_pkg, "health_check", 1),
+        package_service(3, basic_pkg, "health_education", 1),
+    ]
+    contracts = [
+        # A: 1 March 2025 - 1 March 2026, chronic package. Follow-ups fall due after 91, 182,
+        # 273 and 364 days (31 May, 30 Aug, 29 Nov, 28 Feb): 3 due by 31 December; the
+        # health check falls due on 28 February 2026: 0 due.
+        contract(1, 1, date(2025, 3, 1), date(2026, 3, 1), chronic_pkg, member=TOWN, grid=100),
+        # B: two years from 1 July 2024, basic package: one due in its first year (30 June
+        # 2025), none yet in the second (due 30 June 2026)
+        contract(2, 2, date(2024, 7, 1), date(2026, 7, 1), basic_pkg, member=TOWN, grid=100),
+        # C: 2025 calendar year, basic package: due on 31 December 2025, not delivered
+        contract(3, 3, date(2025, 1, 1), date(2026, 1, 1), basic_pkg, member=VILLAGE, grid=200),
+        # D: expired on 1 January 2025; E: terminated on 1 September: not in force at the end
+        contract(4, 4, date(2024, 1, 1), date(2025, 1, 1), chronic_pkg),
+        contract(5, 5, date(2025, 2, 1), date(2026, 2, 1), chronic_pkg, ended=date(2025, 9, 1)),
+        # F (group 2): signed 10 March 2025, its only service falls due in March 2026
+        contract(6, 6, date(2025, 3, 10), date(2026, 3, 10), basic_pkg, group=G2, grid=300),
+    ]
+    ids = iter(range(1, 100))
+
+    def follow(rid: int, on: date, face: bool = True) -> dict[str, object]:
+        return {"id": next(ids), "enrolment_id": rid, "resident_id": rid,
+                "followed_on": on, "controlled": 1, "face": int(face)}  # fmt: skip
+
+    followups = [
+        follow(1, date(2025, 2, 15)),  # before A began: not A's
+        *[follow(1, date(2025, m, 1)) for m in (4, 7, 10, 12)],  # 4 delivered, 3 due: 3
+        follow(1, date(2025, 11, 1), face=False),  # by phone: not a face-to-face follow-up
+        follow(5, date(2025, 5, 1)),
+    ]
+    deliveries = [
+        delivery(1, 1, "health_check", date(2025, 6, 1)),  # early: 1 delivered, 0 due -> 0
+        delivery(2, 2, "health_education", date(2024, 9, 1)),  # B: 1 of 1
+        delivery(3, 2, "health_education", date(2026, 1, 10)),  # after the period
+        delivery(4, 4, "health_check", date(2024, 6, 1)),
+    ]
+    s = store(contract=contracts, package_service=services, followup=followups,
+              delivery=deliveries)  # fmt: skip
+    # due: A 3 + 0, B 1, C 1 = 5; done: A 3 (4 capped at 3) + 0, B 1, C 0 = 4
+    assert run(s, "contract_fulfilment")[ALL] == (4, 5, D("0.800000"))
+    by_member = run(s, "contract_fulfilment", ("member",))
+    assert by_member[(None, TOWN, None, None)] == (4, 4, D("1.000000"))
+    assert by_member[(None, VILLAGE, None, None)] == (0, 1, D("0.000000"))
+    by_grid = run(s, "contract_fulfilment", ("grid",))
+    assert by_grid[(None, None, None, 100)] == (4, 4, D("1.000000"))
+    assert by_grid[(None, None, None, 200)] == (0, 1, D("0.000000"))
+    # zero denominator: group 2's contract has nothing due yet -> no value, not 0 %
+    assert run(s, "contract_fulfilment", group_id=G2)[ALL] == (0, 0, None)
+
+
+def test_contract_fulfilment_due_counts_match_the_family_doctor_rules() -> None:
+    """The engines' closed form gives the same number due as familydoctor.rules for contracts
+    of one to three years, across 29 February and on every kind of day."""
+    from caregrid.familydoctor import rules as fd
+
+    starts = [date(2024, 2, 29), date(2023, 3, 1), date(2024, 12, 31), date(2025, 6, 15)]
+    cases = []
+    for start in starts:
+        for years in (1, 2, 3):
+            for times in (1, 2, 4, 6):
+                cases.append((start, fd.contract_end(start, years), times))
+    services = [package_service(n, n, "health_check", t) for n, (_, _, t) in enumerate(cases, 1)]
+    contracts = [
+        contract(n, n, start, end, n, group=n) for n, (start, end, _) in enumerate(cases, 1)
+    ]
+    s = store(contract=contracts, package_service=services)
+    for on in (date(2025, 2, 28), date(2025, 12, 31), date(2026, 6, 30)):
+        cells = run(s, "contract_fulfilment", ("group",), period=(date(on.year, 1, 1), on))
+        for n, (start, end, times) in enumerate(cases, 1):
+            expected = fd.service_status(
+                fd.ServiceSpec("health_check", "", times), start=start, end=end,
+                delivered=0, on=on,
+            ).due  # fmt: skip
+            in_force = start <= on <= end
+            got = cells.get((n, None, None, None), (0, 0, None))[1]
+            assert got == (expected if in_force else 0), (start, end, times, on)

@@ -44,8 +44,19 @@ def test_manager_gets_own_group_report_with_breakdown(client: TestClient, db: Se
     assert primary["value"] == "0.666667" and primary["display"] == "66.67%"
     assert primary["breakdown"] == [
         {"group_id": None, "group": None, "member_id": None, "member": None, "month": "2025-02",
-         "numerator": 2, "denominator": 3, "value": "0.666667", "display": "66.67%"}
+         "grid_id": None, "grid": None, "numerator": 2, "denominator": 3, "value": "0.666667",
+         "display": "66.67%"}
     ]  # fmt: skip
+    by_grid = client.get(
+        "/api/v1/indicators?period=2025&by=grid&indicator=primary_visit_share"
+        "&indicator=lead_cmi", headers=headers,
+    ).json()  # fmt: skip
+    primary, cmi = by_grid["indicators"]
+    # the resident's grid; a lead-hospital indicator has no grid breakdown (one total)
+    assert [(c["grid"], c["numerator"], c["denominator"]) for c in primary["breakdown"]] == [
+        ("测试网格", 2, 3)
+    ]
+    assert "grid" not in cmi["dimensions"] and cmi["breakdown"][0]["grid_id"] is None
     other = client.get(
         f"/api/v1/indicators?period=2025&group_id={city.other_group_id}", headers=headers
     )
@@ -70,10 +81,14 @@ def test_excel_export_has_summary_dimension_and_definition_sheets(
 ) -> None:
     _visits(db, city)
     viewer = login(client, "viewer_wu")
-    response = client.get("/api/v1/indicators/export?period=2025&by=group,member", headers=viewer)
+    response = client.get(
+        "/api/v1/indicators/export?period=2025&by=group,grid,member", headers=viewer
+    )
     assert response.status_code == 200
     book = load_workbook(io.BytesIO(response.content))
-    assert book.sheetnames == ["指标汇总", "按集团", "按成员单位", "指标定义"]
+    assert book.sheetnames == ["指标汇总", "按集团", "按网格", "按成员单位", "指标定义"]
+    by_grid = [r for r in book["按网格"].iter_rows(min_row=2, values_only=True)]
+    assert ("基层诊疗人次占比", "测试网格", 2, 3, 66.6667, "66.67%") in by_grid
     summary = book["指标汇总"]
     assert [c.value for c in summary[1]][:3] == ["类别", "指标", "单位"]
     rows = {r[1]: r for r in summary.iter_rows(min_row=2, values_only=True) if r and r[1]}

@@ -744,9 +744,45 @@ def test_manager_opens_cockpit_drills_down_and_exports(page: Any) -> None:
     download = download_info.value
     assert download.suggested_filename.endswith(".xlsx")
     book = load_workbook(io.BytesIO(Path(download.path()).read_bytes()))
-    assert book.sheetnames == ["指标汇总", "按集团", "按成员单位", "按月份", "指标定义"]
+    assert book.sheetnames == ["指标汇总", "按集团", "按网格", "按成员单位", "按月份", "指标定义"]
     titles = [r[1] for r in book["指标汇总"].iter_rows(min_row=2, values_only=True) if r[1]]
     assert "基层诊疗人次占比" in titles
+    grid_rows = [r for r in book["按网格"].iter_rows(min_row=2, values_only=True)]
+    # the manager's export covers their own group, whose residents live in its grid
+    assert {r[1] for r in grid_rows if r[0] == "基层诊疗人次占比"} == {"临沂市人民医院医疗集团网格"}
+    # a group manager sees their own group only: no comparison across groups
+    nav = page.get_by_role("navigation", name="功能导航")
+    expect(nav.get_by_role("link", name="集团与网格对比")).to_have_count(0)
+    assert page.goto("/indicators/compare").status == 403
+
+    # the health commission compares every group and every grid against the target
+    page.context.clear_cookies()
+    log_in(page, "commission")
+    nav.get_by_role("link", name="集团与网格对比").click()
+    expect(page.locator("h1")).to_have_text("集团与网格对比")
+    groups = page.locator("#compare-groups")
+    expect(groups.locator("[data-chart-ready=true] svg")).to_be_visible()
+    expect(groups.locator("tbody tr td:first-child")).to_have_text(
+        ["临沂市中医医院医疗集团", "临沂市人民医院医疗集团"]
+    )
+    # one bar per group in the chart, each with its value as a label
+    bar_labels = groups.locator("svg text", has_text=re.compile(r"^\d+\.\d\d%$"))
+    expect(bar_labels).to_have_count(2)
+    expect(page.locator("#compare-grids tbody tr")).to_have_count(2)
+    page.get_by_label("指标").select_option("contract_fulfilment")
+    page.get_by_role("button", name="对比").click()
+    expect(page.locator("#compare-summary h2")).to_have_text("家庭医生签约履约率")
+    expect(page.locator("#compare-groups tbody tr")).to_have_count(2)
+    expect(page.locator("#compare-grids [data-chart-ready=true] svg")).to_be_visible()
+    shot(page, "42-indicator-compare")
+    # a numeric target is drawn as a line; a lead-hospital indicator has no grid chart
+    page.get_by_label("指标").select_option("reserved_bed_share")
+    page.get_by_role("button", name="对比").click()
+    groups = page.locator("#compare-groups")
+    expect(groups.locator("svg text", has_text="目标 20%")).to_have_count(1)
+    expect(groups.locator("tbody tr td:last-child")).to_have_text(["20.00%", "20.00%"])
+    expect(page.locator("#compare-grids")).to_have_count(0)
+    expect(page.locator("#compare-summary")).to_contain_text("不按网格拆分")
 
 
 def test_a_doctor_cannot_open_the_cockpit(page: Any) -> None:

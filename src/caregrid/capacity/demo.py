@@ -1,7 +1,8 @@
 """The demo city's capacity: outpatient schedules and slots of the lead and secondary
 hospitals for the four weeks before the reference date and the two after it, with the
 profile's reserved share (001 §三(三)1; 002 §四(三)1), past slots booked at realistic rates
-(unused reserved slots released before the session), and bed pools per ward. Bulk inserts;
+(unused reserved slots released before the session), and bed pools per ward, in the pool since
+the start of the record's activity year (the last complete calendar year). Bulk inserts;
 deterministic for the seed."""
 
 from __future__ import annotations
@@ -120,7 +121,14 @@ def build_capacity(
                 primary_by_group.get(group_id, ()),
             )
     for inst_id in sorted(i for i in hospitals if structure.institution_level[i] == "tertiary"):
-        report_beds(session, inst_id, structure.institution_group[inst_id], cp.bed_share, report)
+        report_beds(
+            session,
+            inst_id,
+            structure.institution_group[inst_id],
+            cp.bed_share,
+            report,
+            since=datetime(reference_date.year - 1, 1, 1, tzinfo=SHANGHAI),
+        )
     session.flush()
     return report
 
@@ -219,8 +227,11 @@ def report_beds(
     group_id: int | None,
     share: float | None,
     report: CapacityReport,
+    *,
+    since: datetime,
 ) -> None:
-    """Wards of a lead hospital with their reserved beds (001 §三(三)1; 002 §四(三)1)."""
+    """Wards of a lead hospital with their reserved beds (001 §三(三)1; 002 §四(三)1), pooled
+    since `since`."""
     departments = clinics(session, inst_id)[:WARDS]
     for k, dept in enumerate(departments, start=1):
         pool = BedPool(
@@ -228,6 +239,7 @@ def report_beds(
             institution_id=inst_id,
             department_id=dept.id,
             ward=f"{dept.name}病区",
+            created_at=since,
         )
         session.add(pool)
         session.flush()

@@ -128,7 +128,9 @@ class Appointment(Base):
 
 
 class BedPool(Base):
-    """The beds of one ward (病区), with how many of them are reserved for primary care."""
+    """The beds of one ward (病区), with how many of them are reserved for primary care. A
+    bed's pool (reserved or general) is set when the ward's pool is created and never moved,
+    so the beds of the pools created by a day give the reserved share on that day."""
 
     __tablename__ = "bed_pool"
     __table_args__ = (UniqueConstraint("institution_id", "ward"),)
@@ -138,6 +140,8 @@ class BedPool(Base):
     institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     ward: Mapped[str] = mapped_column(String(60))
+    # when the ward's beds entered the pool (NULL: before this was recorded)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=now)
 
 
 class Bed(Base):

@@ -1,6 +1,8 @@
 """The family-doctor and chronic-care step of the synthetic city, after the year of activity:
 teams at every primary member, the package menu, chronic registries from the shared record,
-contracts and a year of follow-ups and services, inserted in bulk. Deterministic for the rng.
+contracts, follow-ups and services from the start of the activity year (the last complete
+calendar year, as the shared record's activity) through the reference date, inserted in bulk.
+Deterministic for the rng.
 
 Calibration ("chosen" = not found in reference/statistics.md, which has no national contract
 coverage figure, §9, and no achieved 规范管理率, §6):
@@ -11,9 +13,13 @@ coverage figure, §9, and no achieved 规范管理率, §6):
 - Registries: every resident aged 35+ with a hypertension (I10-I15) or type-2 diabetes (E11)
   diagnosis in the shared record; 85 % were enrolled before the window, 15 % during it.
 - Contracts (chosen): 75 % of chronic patients, 65 % of people 65+, 50 % of children 0-6, 12 %
-  of women 15-49 and 20 % of everyone else, each on the package of their group; start dates in
-  the 12 months before the reference date, half in the first month (the annual signing drive).
-- Follow-ups in the 12 months before the reference date (chosen adherence): 70 % of patients
+  of women 15-49 and 20 % of everyone else. The first one-year contract starts in the year
+  before the window, half of them in its last month (the annual signing drive), so every one
+  is in force when the window opens; each is renewed (续约) at its end, 92 % of the time, up to
+  the reference date (a child past 6 is not renewed). Each term is on the package of the
+  group the resident belongs to on its first day (chronic once enrolled, then 65+, 0-6, women
+  15-49, everyone else).
+- Follow-ups from the window's start to the reference date (chosen adherence): 70 % of patients
   come every 60-85 days (and, 60 % of the time, within 10-18 days after an uncontrolled
   visit, as the rules ask), 15 % two or three times, 8 % are lost (last visit over 6 months
   ago) and 7 % never came. 90 % face to face. Each patient is a "good controller" (55 %, controlled
@@ -31,14 +37,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caregrid.chronic import rules as chronic_rules
 from caregrid.chronic.models import ChronicEnrolment, FollowUp
 from caregrid.chronic.service import PROGRAM_CODES, program_of_code
 from caregrid.core.actor import Actor
-from caregrid.core.db import insert_returning_ids
+from caregrid.core.db import bulk_insert, insert_returning_ids, sqlite_utc_text
 from caregrid.familydoctor import rules
 from caregrid.familydoctor.models import (
     Contract,
@@ -73,9 +79,35 @@ class FamilyDoctorReport:
         ]
 
 
-def _bulk(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), CHUNK):
-        session.execute(insert(table), rows[start : start + CHUNK])
+def _bulk(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Write rows (every one with the same keys) with the driver (core.db.bulk_insert), in
+    their stored form: at a million residents the ORM's per-value work cost more than the
+    writes (follow-ups are the largest table of this step)."""
+    if not rows:
+        return
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    columns = list(rows[0])
+
+    def stored(value: Any) -> Any:
+        if postgres or value is None:
+            return value
+        if isinstance(value, datetime):
+            return sqlite_utc_text(value)
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, bool):
+            return int(value)
+        return value
+
+    for start in range(0, len(rows), CHUNK * 10):
+        part = rows[start : start + CHUNK * 10]
+        bulk_insert(
+            connection,
+            model.__tablename__,
+            columns,
+            [tuple(stored(row[c]) for c in columns) for row in part],
+        )
 
 
 def _birthday(birth: date, age: int) -> date:
@@ -87,6 +119,20 @@ def _birthday(birth: date, age: int) -> date:
 
 def _age(birth: date, on: date) -> int:
     return rules.age_on(birth, on)
+
+
+def _package_code(birth: date, sex: str, enrolled_on: date | None, on: date) -> str:
+    """The package of the resident's population group on `on` (module docstring)."""
+    age = _age(birth, on)
+    if enrolled_on is not None and enrolled_on <= on:
+        return "CHRONIC"
+    if age >= 65:
+        return "ELDERLY"
+    if age <= 6:
+        return "CHILD"
+    if sex == "female" and 15 <= age <= 49:
+        return "WOMEN"
+    return "BASIC"
 
 
 def _build_teams(session: Session, homed: dict[int, int]) -> dict[int, list[int]]:
@@ -208,7 +254,8 @@ def generate(
 ) -> FamilyDoctorReport:
     report = FamilyDoctorReport()
     ref = reference_date
-    window_start = ref - timedelta(days=364)
+    # the shared record's activity year (demo.builder): the last complete calendar year
+    window_start = date(ref.year - 1, 1, 1)
     install_packages(session, profile)
     packages = {p.code: p for p in session.scalars(select(ServicePackage))}
     services: dict[int, list[PackageService]] = defaultdict(list)
@@ -273,50 +320,79 @@ def generate(
         enrolled[rid].append((eid, program, on))
     report.enrolments = len(enrol_rows)
 
-    # --- contracts ---
+    # --- contracts: a first term in force when the window opens, renewed up to today ---
     contract_rows: list[dict[str, Any]] = []
-    contract_of: dict[int, dict[str, Any]] = {}
+    contract_of: dict[int, dict[str, Any]] = {}  # the resident's latest term
+    # (term, the term it renews) by renewal generation: inserted in that order, so that a
+    # renewal knows the id of the contract it continues
+    terms: dict[int, list[tuple[dict[str, Any], dict[str, Any] | None]]] = {}
     for rid, birth, sex, home in residents:
         team_ids = teams.get(home) if home is not None else None
         if not team_ids:
             continue
         age = _age(birth, ref)
         if enrolled.get(rid):
-            code, p = "CHRONIC", 0.75
+            p = 0.75
         elif age >= 65:
-            code, p = "ELDERLY", 0.65
+            p = 0.65
         elif age <= 6:
-            code, p = "CHILD", 0.5
+            p = 0.5
         elif sex == "female" and 15 <= age <= 49:
-            code, p = "WOMEN", 0.12
+            p = 0.12
         else:
-            code, p = "BASIC", 0.2
+            p = 0.2
         if rng.random() >= p:
             continue
-        package = packages[code]
         if rng.random() < 0.5:
-            start = window_start + timedelta(days=rng.randint(0, 30))
+            start = window_start - timedelta(days=rng.randint(0, 30))
         else:
-            start = window_start + timedelta(days=rng.randint(31, 334))
-        row: dict[str, Any] = {
-            "resident_id": rid,
-            "team_id": team_ids[rid % len(team_ids)],
-            "package_id": package.id,
-            "group_id": inst_group.get(home),
-            "start_date": start,
-            "end_date": rules.contract_end(start, 1),
-            "status": "active",
-            "fee_fen": package.fund_fen + package.public_health_fen + package.self_pay_fen,
-            "satisfaction": rng.randint(70, 100) if rng.random() < 0.3 else None,
-            "signed_at": datetime.combine(start, datetime.min.time(), UTC) + timedelta(hours=1),
-        }
-        contract_rows.append(row)
-        contract_of[rid] = row
-    for cid, row in zip(
-        insert_returning_ids(session, Contract, contract_rows), contract_rows, strict=True
-    ):
-        row["id"] = cid
-    report.contracts = len(contract_rows)
+            start = window_start - timedelta(days=rng.randint(31, 364))
+        start = max(start, birth)
+        team_id = team_ids[rid % len(team_ids)]
+        enrolled_on = min((on for _eid, _program, on in enrolled.get(rid, [])), default=None)
+        previous: dict[str, Any] | None = None
+        previous_generation = 0
+        while start <= ref:
+            code = _package_code(birth, sex, enrolled_on, start)
+            if code == "CHILD" and previous is not None and _age(birth, start) > 6:
+                break
+            package = packages[code]
+            row: dict[str, Any] = {
+                "resident_id": rid,
+                "team_id": team_id,
+                "package_id": package.id,
+                "group_id": inst_group.get(home),
+                "start_date": start,
+                "end_date": rules.contract_end(start, 1),
+                "status": "active",
+                "fee_fen": package.fund_fen + package.public_health_fen + package.self_pay_fen,
+                "satisfaction": rng.randint(70, 100) if rng.random() < 0.3 else None,
+                "signed_at": datetime.combine(start, datetime.min.time(), UTC) + timedelta(hours=1),
+                "ended_on": None,
+                "end_reason": None,
+                "previous_contract_id": None,
+            }
+            generation = 0 if previous is None else previous_generation + 1
+            terms.setdefault(generation, []).append((row, previous))
+            contract_rows.append(row)
+            contract_of[rid] = row
+            if previous is not None:
+                previous.update(status="ended", ended_on=start, end_reason="续约")
+            if row["end_date"] > ref or rng.random() >= 0.92:
+                break
+            previous, previous_generation, start = row, generation, row["end_date"]
+        last = contract_of[rid]
+        if last["end_date"] <= ref:  # lapsed: not renewed
+            last.update(status="ended", ended_on=last["end_date"], end_reason="期满未续约")
+    for generation in sorted(terms):
+        batch = terms[generation]
+        for row, renewed in batch:
+            if renewed is not None:
+                row["previous_contract_id"] = renewed["id"]
+        rows = [row for row, _renewed in batch]
+        for cid, row in zip(insert_returning_ids(session, Contract, rows), rows, strict=True):
+            row["id"] = cid
+    report.contracts = len(contract_of)
 
     # --- follow-ups (decided by the rules engine) ---
     gp_of_team: dict[int, int] = {}

@@ -203,12 +203,24 @@ def due_dates(start: date, end: date, times_per_year: int) -> tuple[date, ...]:
     out: list[date] = []
     if times_per_year <= 0:
         return ()
+    for year_start, length in contract_years(start, end):
+        for k in range(1, times_per_year + 1):
+            out.append(year_start + timedelta(days=math.ceil(k * length / times_per_year) - 1))
+    return tuple(out)
+
+
+@lru_cache(maxsize=8192)
+def contract_years(start: date, end: date) -> tuple[tuple[date, int], ...]:
+    """The contract's years as (first day, length in days), the last one cut at `end`. A
+    service due `times` a year falls due `times` times in each, at the end of equal intervals
+    (`due_dates`); so by day `on` a year has made floor(d x times / length) of them due, with
+    d = days from its first day to `on` inclusive (0 before it), capped at `times`: the
+    closed form the indicators compute on the analytics engines."""
+    out: list[tuple[date, int]] = []
     year_start = start
     while year_start < end:
         next_year = contract_end(year_start, 1)
-        length = (min(next_year, end) - year_start).days
-        for k in range(1, times_per_year + 1):
-            out.append(year_start + timedelta(days=math.ceil(k * length / times_per_year) - 1))
+        out.append((year_start, (min(next_year, end) - year_start).days))
         year_start = next_year
     return tuple(out)
 

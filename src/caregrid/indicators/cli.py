@@ -38,7 +38,9 @@ def indicators(
     profile: Annotated[
         str | None, typer.Option(help="政策方案（目标值来源）；默认为当前启用的方案")
     ] = None,
-    by: Annotated[str | None, typer.Option(help="分组维度，逗号分隔：group,member,month")] = None,
+    by: Annotated[
+        str | None, typer.Option(help="分组维度，逗号分隔：group,grid,member,month")
+    ] = None,
     engine: Annotated[EngineOption, typer.Option(help="计算引擎")] = EngineOption.duckdb,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="输出格式：table、json 或 xlsx")
@@ -102,12 +104,18 @@ def indicators(
         for column in ("指标", _dim_name(dim), "分子", "分母", "值"):
             sub.add_column(column, overflow="fold")
         for s in report.summaries:
+            if not s.indicator.supports(dim):  # reported across it: nothing to break down
+                continue
             for cell in report.breakdown_by(dim, s.indicator.slug):
-                label = {
-                    "group": report.groups.get(cell.group or -1, str(cell.group)),
-                    "member": report.members.get(cell.member or -1, str(cell.member)),
-                    "month": cell.month or "—",
-                }[dim]
+                key = {"group": cell.group, "member": cell.member, "grid": cell.grid}.get(dim)
+                names = {"group": report.groups, "member": report.members, "grid": report.grids}
+                label = (
+                    (cell.month or "—")
+                    if dim == "month"
+                    else "未归属"
+                    if key is None
+                    else names[dim].get(key, str(key))
+                )
                 sub.add_row(
                     s.indicator.title,
                     label,

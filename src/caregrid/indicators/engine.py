@@ -24,7 +24,8 @@ EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[EngineName, ...] = ("duckdb", "spark")
 QUANTUM = Decimal("0.000001")
 
-Key = tuple[int | None, int | None, str | None]  # (group, member, month "YYYY-MM")
+# (group, member, month "YYYY-MM", grid)
+Key = tuple[int | None, int | None, str | None, int | None]
 
 
 class Backend(Protocol):
@@ -119,19 +120,20 @@ def backend(store: AnalyticsStore, name: EngineName = "duckdb") -> Backend:
 
 @dataclass(frozen=True)
 class Cell:
-    """One indicator's value for one key (group, member, month; None = all)."""
+    """One indicator's value for one key (group, member, month, grid; None = all)."""
 
     slug: str
     group: int | None
     member: int | None
     month: str | None
+    grid: int | None
     numerator: int
     denominator: int | None
     value: Decimal | None
 
     @property
     def key(self) -> Key:
-        return (self.group, self.member, self.month)
+        return (self.group, self.member, self.month, self.grid)
 
 
 def measure_expr(
@@ -159,6 +161,8 @@ def measure_expr(
             keys["m"] = t.member
         elif dim == "month" and m.date is not None:
             keys["mo"] = t[m.date].year() * 100 + t[m.date].month()
+        elif dim == "grid":
+            keys["gr"] = t[m.grid]
     if m.band is not None:
         keys["band"] = t[m.band]
     if m.column is None:
@@ -191,6 +195,7 @@ def batched_expr(
     dims: Sequence[Dimension],
     group_id: int | None = None,
     band: str | None = None,
+    grid: str = "grid",
 ) -> Table:
     """One aggregate over `t` with a conditional sum `v<i>` per measure (all measures share
     the table or its preparation, the date column, the dimensions and the band)."""
@@ -206,6 +211,8 @@ def batched_expr(
             keys["m"] = t.member
         elif dim == "month" and date_column is not None:
             keys["mo"] = t[date_column].year() * 100 + t[date_column].month()
+        elif dim == "grid":
+            keys["gr"] = t[grid]
     if band is not None:
         keys["band"] = t[band]
     metrics: dict[str, Any] = {}
@@ -231,9 +238,10 @@ def _rows(result: pa.Table, column: str = "v") -> Iterable[tuple[Key, object, in
         member = data["m"][i] if "m" in columns else None
         month_num = data["mo"][i] if "mo" in columns else None
         month = f"{month_num // 100:04d}-{month_num % 100:02d}" if month_num is not None else None
+        grid = data["gr"][i] if "gr" in columns else None
         band = data["band"][i] if "band" in columns else None
         value = data[column][i]
-        yield (group, member, month), band, int(value or 0)
+        yield (group, member, month, grid), band, int(value or 0)
 
 
 def compute(
@@ -252,7 +260,8 @@ def compute(
     # Measures over the same table, date column and dimensions run as one query with one
     # conditional sum each (one scan instead of one per measure); prepared and banded
     # measures run alone.
-    plans: dict[tuple[object, str | None, tuple[Dimension, ...], str | None], list[Measure]] = {}
+    Plan = tuple[object, str | None, tuple[Dimension, ...], str | None, str]
+    plans: dict[Plan, list[Measure]] = {}
     for indicator in indicators:
         dims = tuple(d for d in by if indicator.supports(d))
         for m in (indicator.numerator, indicator.denominator):
@@ -264,13 +273,14 @@ def compute(
                 cache[(id(m), dims)] = _collect(_rows(result))
                 continue
             source: object = m.prepare if m.prepare is not None else m.table
-            batch = plans.setdefault((source, m.date, dims, m.band), [])
+            grid = m.grid if "grid" in dims else "grid"
+            batch = plans.setdefault((source, m.date, dims, m.band, grid), [])
             if all(other is not m for other in batch):
                 batch.append(m)
-    for (_source, date_column, dims, band), measures in plans.items():
+    for (_source, date_column, dims, band, grid), measures in plans.items():
         first = measures[0]
         base = first.prepare(tables, start, end) if first.prepare else tables[first.table]
-        expr = batched_expr(base, date_column, measures, start, end, dims, group_id, band)
+        expr = batched_expr(base, date_column, measures, start, end, dims, group_id, band, grid)
         result = engine.run(expr)
         for index, m in enumerate(measures):
             cache[(id(m), dims)] = _collect(_rows(result, f"v{index}"))
@@ -285,7 +295,7 @@ def compute(
         den = evaluate(indicator.denominator, dims) if indicator.denominator else None
         keys = set(num) | (set(den) if den is not None else set())
         if not keys and not dims:
-            keys = {(None, None, None)}
+            keys = {(None, None, None, None)}
         for key in sorted(keys, key=_sort_key):
             n_bands = num.get(key, {})
             numerator = sum(n_bands.values())
@@ -303,10 +313,18 @@ def compute(
                     value = Decimal(numerator) / Decimal(denominator) * indicator.scale
                 if value is not None:
                     value = value.quantize(QUANTUM)
-            cells.append(Cell(indicator.slug, *key, numerator, denominator, value))
+            group, member, month, grid_id = key
+            cells.append(
+                Cell(indicator.slug, group, member, month, grid_id, numerator, denominator, value)
+            )
     return cells
 
 
-def _sort_key(key: Key) -> tuple[int, int, str]:
-    group, member, month = key
-    return (group if group is not None else -1, member if member is not None else -1, month or "")
+def _sort_key(key: Key) -> tuple[int, int, str, int]:
+    group, member, month, grid = key
+    return (
+        group if group is not None else -1,
+        member if member is not None else -1,
+        month or "",
+        grid if grid is not None else -1,
+    )

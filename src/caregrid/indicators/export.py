@@ -1,6 +1,6 @@
 """The report as JSON (API, CLI) and as an Excel workbook (openpyxl) in the layout a health
 commission expects: a summary sheet (指标汇总) with value, target and status, one sheet per
-requested dimension (按集团 / 按成员单位 / 按月份) and the definitions sheet (指标定义),
+requested dimension (按集团 / 按网格 / 按成员单位 / 按月份) and the definitions sheet (指标定义),
 all with Chinese headers."""
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def cell_json(cell: Cell, report: Report, unit: str) -> dict[str, Any]:
         "member_id": cell.member,
         "member": report.members.get(cell.member) if cell.member is not None else None,
         "month": cell.month,
+        "grid_id": cell.grid,
+        "grid": report.grids.get(cell.grid) if cell.grid is not None else None,
         "numerator": cell.numerator,
         "denominator": cell.denominator,
         "value": _num(cell.value),
@@ -207,6 +209,8 @@ def report_xlsx(report: Report) -> bytes:
 def _dim_label(cell: Cell, dim: str, report: Report) -> str | None:
     if dim == "group":
         return report.groups.get(cell.group, str(cell.group)) if cell.group is not None else None
+    if dim == "grid":
+        return report.grids.get(cell.grid, str(cell.grid)) if cell.grid is not None else None
     if dim == "member":
         if cell.member is None:
             return None

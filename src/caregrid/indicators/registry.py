@@ -4,9 +4,14 @@ Measure / MeasureReport all read `INDICATORS`.
 
 A `Measure` is a count or an integer sum over one store table (see `store.py`), restricted by
 a filter, dated by one date column (which decides the period and the month), and broken down
-by the table's `group_id` and `member` columns. An indicator is a numerator measure, an
-optional denominator measure and a scale; the value is ``numerator / denominator x scale``,
-taken in Decimal after both engines have returned integers.
+by the table's `group_id`, `member` and grid columns. The grid (网格) of a row is the
+resident's for what residents do or have (care-seeking, chronic management, contracts, deaths)
+and the institution's for what an institution does (`Measure.grid` names the column); lead
+hospital indicators have no grid breakdown (one hospital is in one grid).
+
+An indicator is a numerator measure, an optional denominator measure and a scale; the value
+is ``numerator / denominator x scale``, taken in Decimal after both engines have returned
+integers.
 
 Choices where the seeds and national documents leave room are written in each `definition`.
 """
@@ -15,17 +20,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import ibis
 from ibis.expr.types import BooleanValue, Table
 
+from caregrid.chronic import rules as chronic_rules
+from caregrid.familydoctor import rules as fd_rules
+
 Tables = dict[str, Table]
-Dimension = Literal["month", "member", "group"]
-DIMENSIONS: tuple[Dimension, ...] = ("group", "member", "month")
-DIMENSION_LABELS = {"group": "集团", "member": "成员单位", "month": "月份"}
+Dimension = Literal["month", "member", "group", "grid"]
+DIMENSIONS: tuple[Dimension, ...] = ("group", "grid", "member", "month")
+DIMENSION_LABELS = {"group": "集团", "grid": "网格", "member": "成员单位", "month": "月份"}
 Unit = Literal["share", "ratio", "days", "index", "count", "yuan", "per_1000", "per_100k"]
 UNIT_LABELS = {
     "share": "%",
@@ -55,6 +63,7 @@ class Measure:
     distinct: bool = False
     prepare: Callable[[Tables, Day, Day], Table] | None = None
     band: str | None = None  # an extra grouping column (life-table age bands)
+    grid: str = "grid"  # the column giving the row's grid (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ class Indicator:
     source: str  # seed clause or national definition
     direction: Direction
     category: str  # 就医秩序 / 服务效能 / 协同服务 / 健康结果
-    dimensions: tuple[Dimension, ...] = ("group", "member", "month")
+    dimensions: tuple[Dimension, ...] = ("group", "grid", "member", "month")
     scale: Decimal = Decimal(1)
     target_keys: tuple[str, ...] = ()  # profile keys, first one present wins
     combine: Callable[[dict[object, int], dict[object, int]], Decimal | None] | None = field(
@@ -109,11 +118,27 @@ def _submitted(t: Table) -> BooleanValue:
     return t.cancelled == 0
 
 
+# A follow-up's place in an enrolment's history as one integer: its date (yyyymmdd), then its
+# id (later ids win ties on a day), then its control flag in the last bit; the largest value
+# per enrolment is its latest follow-up with its outcome (one aggregate, no window function).
+_ID_SPAN = 10**11
+
+
+def _day_key(day: date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
+
+
 def _enrolment_facts(program: str) -> Callable[[Tables, date, date], Table]:
     """One row per enrolment of `program` under management in the period (enrolled by its
     end, not closed before its start), with its face-to-face follow-ups (clinic or home) in
-    the period against the required number, and whether the last follow-up in the period
-    found the disease controlled.
+    the period against the required number, and whether it was controlled on the period's
+    last day.
+
+    Controlled: the chronic domain's rule (chronic.service.program_statuses, the source of
+    truth): the latest follow-up on or before the last day, in or before the period, ties on
+    a day broken by the later record, found the disease controlled, and the patient was not
+    lost to follow-up (no follow-up for more than chronic.rules.LOST_AFTER_DAYS days before
+    the last day; 国家基本公共卫生服务规范 考核指标: 若失访则判断为未达标).
 
     Required face-to-face follow-ups: 4 a year (国家基本公共卫生服务规范), pro rata from the
     later of enrolment and 1 January to the period's end, halves up, at least 1: the same
@@ -134,24 +159,24 @@ def _enrolment_facts(program: str) -> Callable[[Tables, date, date], Table]:
         required = ibis.greatest((8 * days + year_days) // (2 * year_days), 1)
         e = e.mutate(required=required.cast("int64"))
         f = tables["followup"]
-        f = f.filter((f.followed_on >= start) & (f.followed_on <= end))
-        counts = f.group_by(enrolment_id=f.enrolment_id).aggregate(
-            face_n=f.face.sum(), last_on=f.followed_on.max()
+        f = f.filter(f.followed_on <= end)
+        in_period = f.followed_on >= start
+        day = f.followed_on.year() * 10000 + f.followed_on.month() * 100 + f.followed_on.day()
+        rank = (day.cast("int64") * _ID_SPAN + f.id) * 2 + f.controlled
+        last = f.group_by(fid=f.enrolment_id).aggregate(
+            face_n=ibis.ifelse(in_period, f.face, 0).sum(), latest=rank.max()
         )
-        last = f.join(
-            counts,
-            (f.enrolment_id == counts.enrolment_id) & (f.followed_on == counts.last_on),
-        )
-        last = last.group_by(enrolment_id=last.enrolment_id).aggregate(
-            last_controlled=last.controlled.max(), face_n=last.face_n.max()
-        )
-        joined = e.left_join(last, e.id == last.enrolment_id)
+        fresh_from = _day_key(end - timedelta(days=chronic_rules.LOST_AFTER_DAYS))
+        joined = e.left_join(last, e.id == last.fid)
+        latest = joined.latest.fill_null(0)
+        controlled = (latest % 2 == 1) & (latest // (2 * _ID_SPAN) >= fresh_from)
         return joined.select(
             group_id=joined.group_id,
             member=joined.member,
+            grid=joined.grid,
             managed=ibis.literal(1),
             standard=ibis.ifelse(joined.face_n.fill_null(0) >= joined.required, 1, 0),
-            controlled=joined.last_controlled.fill_null(0),
+            controlled=ibis.ifelse(controlled, 1, 0),
         )
 
     return build
@@ -159,6 +184,51 @@ def _enrolment_facts(program: str) -> Callable[[Tables, date, date], Table]:
 
 HYPERTENSION = _enrolment_facts("hypertension")
 DIABETES = _enrolment_facts("diabetes")
+
+
+def _fulfilment(tables: Tables, start: date, end: date) -> Table:
+    """履约率 as the family-doctor domain defines it (familydoctor.measures,
+    familydoctor.service.fulfilment_where), on the period's last day: for every contract in
+    force that day and every service of its package, the deliveries due since the contract
+    began (familydoctor.rules.due_dates, in closed form per contract year, see
+    familydoctor.rules.contract_years) and those delivered by that day, capped at what was
+    due. Chronic follow-ups are delivered by the resident's face-to-face follow-ups within
+    the contract's term; every other service by its recorded deliveries."""
+    on = end.toordinal()
+    c = tables["contract"]
+    c = c.filter((c.start_date <= end) & (c.last_day >= end))
+    p = tables["package_service"]
+    cs = c.join(p, c.package_id == p.package_id)
+    due: Any = ibis.literal(0)
+    for index in range(fd_rules.MAX_CONTRACT_YEARS):
+        first, days = cs[f"y{index}_ord"], cs[f"y{index}_days"]
+        elapsed = ibis.greatest(on - first + 1, 0)
+        # (LEAST and GREATEST skip NULLs on both engines: a missing year is tested first)
+        in_year = ibis.least((elapsed * cs.times) // days, cs.times)
+        due = due + ibis.ifelse(first.isnull(), 0, in_year)
+    cs = cs.mutate(due=due.cast("int64"))
+    d = tables["delivery"]
+    d = d.filter(d.day <= end)
+    done = d.group_by(dcid=d.contract_id, dcode=d.code).aggregate(dn=d.count())
+    f = tables["followup"]
+    f = f.filter((f.face == 1) & (f.followed_on <= end))
+    fc = c.join(
+        f,
+        (c.resident_id == f.resident_id)
+        & (f.followed_on >= c.start_date)
+        & (f.followed_on < c.end_date),
+    )
+    seen = fc.group_by(fcid=fc.id).aggregate(fn=fc.count())
+    j = cs.left_join(done, (cs.id == done.dcid) & (cs.code == done.dcode))
+    j = j.left_join(seen, j.id == seen.fcid)
+    delivered = ibis.ifelse(j.followup == 1, j.fn.fill_null(0), j.dn.fill_null(0))
+    return j.select(
+        group_id=j.group_id,
+        member=j.member,
+        grid=j.grid,
+        due=j.due,
+        done=ibis.least(delivered, j.due).cast("int64"),
+    )
 
 
 def _coverage(tables: Tables, start: date, end: date) -> Table:
@@ -181,9 +251,18 @@ def _coverage(tables: Tables, start: date, end: date) -> Table:
     return j.select(
         group_id=j.group_id,
         member=j.member,
+        grid=j.grid,
         contracted=ibis.ifelse(j.signed.notnull(), 1, 0),
         key=ibis.ifelse(key, 1, 0),
     )
+
+
+def _beds(tables: Tables, start: date, end: date) -> Table:
+    """The beds in a pool on the period's last day, with their pool. A bed's pool is set when
+    its ward's pool is created and never moved (capacity.models.BedPool), so this is the
+    state of that day; pools created before the date was recorded count in every period."""
+    b = tables["bed"]
+    return b.filter(b.since.isnull() | (b.since <= end))
 
 
 def _years_before(day: date, years: int) -> date:
@@ -221,6 +300,7 @@ def _deaths(tables: Tables, start: date, end: date) -> Table:
     return r3.select(
         group_id=r3.group_id,
         member=r3.member,
+        grid=r3.grid,
         deceased_on=r3.deceased_on,
         age=r3.age,
         c4=r3.c4,
@@ -245,6 +325,7 @@ def _population(tables: Tables, start: date, end: date) -> Table:
     return r.select(
         group_id=r.group_id,
         member=r.member,
+        grid=r.grid,
         band=ibis.ifelse((age >= 30) & (age < 70), ((age - 30) // 5).cast("int64"), -1),
     )
 
@@ -285,7 +366,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="002 §四(一)3；003 §一；国家卫生健康统计调查制度“基层医疗卫生机构诊疗量占比”",
         direction="higher",
         category="就医秩序",
-        dimensions=("group", "month"),
+        dimensions=("group", "grid", "month"),
         target_keys=("targets.primary_visit_share",),
     ),
     Indicator(
@@ -304,7 +385,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="003 §一“县域就诊率达到90%”；国家卫生健康委县域医共体监测指标",
         direction="higher",
         category="就医秩序",
-        dimensions=("group", "month"),
+        dimensions=("group", "grid", "month"),
         target_keys=("targets.county_visit_share",),
     ),
     Indicator(
@@ -320,7 +401,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="004 §四(三)6（城市医疗集团监测：市域内就医）；口径同县域内就诊率",
         direction="higher",
         category="就医秩序",
-        dimensions=("group", "month"),
+        dimensions=("group", "grid", "month"),
     ),
     Indicator(
         slug="county_inpatient_share",
@@ -338,7 +419,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="003 §一“县域外住院人次占比逐年下降”的补数；医保结算口径以居民记录替代",
         direction="higher",
         category="就医秩序",
-        dimensions=("group", "month"),
+        dimensions=("group", "grid", "month"),
     ),
     Indicator(
         slug="out_of_county_inpatient_share",
@@ -353,7 +434,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="003 §一",
         direction="lower",
         category="就医秩序",
-        dimensions=("group", "month"),
+        dimensions=("group", "grid", "month"),
         target_keys=("targets.out_of_county_inpatient_share",),
     ),
     Indicator(
@@ -373,6 +454,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="002 §四(一)3；国家三级公立医院绩效考核指标（CMI）",
         direction="higher",
         category="服务效能",
+        dimensions=("group", "member", "month"),
         scale=Decimal("0.0001"),
         target_keys=("targets.cmi",),
     ),
@@ -392,6 +474,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="002 §四(一)3；卫生健康统计指标解释“出院者平均住院日”",
         direction="lower",
         category="服务效能",
+        dimensions=("group", "member", "month"),
         target_keys=("targets.average_length_of_stay",),
     ),
     Indicator(
@@ -407,6 +490,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="002 §四(一)3；国家三级公立医院绩效考核指标 1.3",
         direction="higher",
         category="服务效能",
+        dimensions=("group", "member", "month"),
         target_keys=("targets.grade4_surgery_share",),
     ),
     Indicator(
@@ -425,6 +509,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="国家三级公立医院绩效考核指标 1.2（出院患者手术占比）",
         direction="higher",
         category="服务效能",
+        dimensions=("group", "member", "month"),
     ),
     Indicator(
         slug="outpatient_discharge_ratio",
@@ -439,6 +524,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="002 §四(一)3；国家三级公立医院绩效考核指标 1.1",
         direction="lower",
         category="服务效能",
+        dimensions=("group", "member", "month"),
         target_keys=("targets.outpatient_discharge_ratio",),
     ),
     Indicator(
@@ -446,8 +532,10 @@ INDICATORS: tuple[Indicator, ...] = (
         title="基层中医诊疗量占比",
         title_en="TCM share of primary-level visits",
         unit="share",
-        numerator=Measure(E, "visit_day", lambda t: _primary_visits(t) & (t.tcm == 1)),
-        denominator=Measure(E, "visit_day", _primary_visits),
+        numerator=Measure(
+            E, "visit_day", lambda t: _primary_visits(t) & (t.tcm == 1), grid="member_grid"
+        ),
+        denominator=Measure(E, "visit_day", _primary_visits, grid="member_grid"),
         numerator_label="基层中医类门急诊人次",
         denominator_label="基层门急诊人次",
         definition="基层医疗卫生机构中医类诊疗人次 ÷ 基层医疗卫生机构诊疗总人次。",
@@ -461,8 +549,10 @@ INDICATORS: tuple[Indicator, ...] = (
         title="目录外费用占比",
         title_en="Out-of-catalogue share of costs",
         unit="share",
-        numerator=Measure(E, "bill_day", lambda t: t.in_group == 1, "ooc_fen"),
-        denominator=Measure(E, "bill_day", lambda t: t.in_group == 1, "total_fen"),
+        numerator=Measure(E, "bill_day", lambda t: t.in_group == 1, "ooc_fen", grid="member_grid"),
+        denominator=Measure(
+            E, "bill_day", lambda t: t.in_group == 1, "total_fen", grid="member_grid"
+        ),
         numerator_label="医保目录外费用（分）",
         denominator_label="医疗总费用（分）",
         definition=("集团成员单位医保目录外费用 ÷ 医疗总费用；门急诊按就诊日、住院按出院日计费。"),
@@ -592,6 +682,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="001 §三(二)（20%）；002 §四(三)1（至少 1/3）",
         direction="higher",
         category="协同服务",
+        dimensions=("group", "member", "month"),
         target_keys=("capacity.reserved_outpatient_share",),
     ),
     Indicator(
@@ -607,19 +698,21 @@ INDICATORS: tuple[Indicator, ...] = (
         source="002 §四(三)1；001 §三(二)",
         direction="higher",
         category="协同服务",
+        dimensions=("group", "member", "month"),
     ),
     Indicator(
         slug="reserved_bed_share",
         title="牵头医院下沉床位比例",
         title_en="Share of inpatient beds reserved for primary care",
         unit="share",
-        numerator=Measure("bed", None, lambda t: t.reserved == 1),
-        denominator=Measure("bed", None),
-        numerator_label="预留（下沉）床位数",
-        denominator_label="纳入统筹的床位总数",
+        numerator=Measure("bed", None, lambda t: t.reserved == 1, prepare=_beds),
+        denominator=Measure("bed", None, prepare=_beds),
+        numerator_label="期末预留（下沉）床位数",
+        denominator_label="期末纳入统筹的床位总数",
         definition=(
-            "当前在预留池（向基层和家庭医生团队下沉）的床位 ÷ 纳入集团统筹的床位；"
-            "床位池没有历史，取计算时的状态，不随统计期变化。"
+            "统计期最后一天在预留池（向基层和家庭医生团队下沉）的床位 ÷ 当天纳入集团统筹的"
+            "床位。床位的池别在建立病区床位池时确定、之后不再调整，所以按床位池的建立日期"
+            "即可还原任一天的状态；建立日期未记录的床位池视为一直在池。按月份不拆分。"
         ),
         source="001 §三(二)（20%）；002 §四(三)1（至少 1/4）",
         direction="higher",
@@ -640,6 +733,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="002 §四(三)1；001 §三(二)",
         direction="higher",
         category="协同服务",
+        dimensions=("group", "member", "month"),
     ),
     Indicator(
         slug="hypertension_standard_management",
@@ -658,7 +752,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="国家基本公共卫生服务规范（第三版）高血压患者健康管理；003 §二(四)15",
         direction="higher",
         category="健康管理",
-        dimensions=("group", "member"),
+        dimensions=("group", "grid", "member"),
         target_keys=("targets.chronic_standard_management_rate",),
     ),
     Indicator(
@@ -674,7 +768,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="国家基本公共卫生服务规范（第三版）2型糖尿病患者健康管理；003 §二(四)15",
         direction="higher",
         category="健康管理",
-        dimensions=("group", "member"),
+        dimensions=("group", "grid", "member"),
         target_keys=("targets.chronic_standard_management_rate",),
     ),
     Indicator(
@@ -684,13 +778,17 @@ INDICATORS: tuple[Indicator, ...] = (
         unit="share",
         numerator=Measure("enrolment", None, lambda t: t.controlled == 1, prepare=HYPERTENSION),
         denominator=Measure("enrolment", None, prepare=HYPERTENSION),
-        numerator_label="期内最近一次随访血压达标的患者",
+        numerator_label="期末最近一次随访血压达标且未失访的患者",
         denominator_label="期内在管高血压患者",
-        definition="最近一次随访血压达标人数 ÷ 在管患者人数；期内无随访者计为未达标。",
+        definition=(
+            "期末最近一次随访血压达标（收缩压<140 且舒张压<90 mmHg）的人数 ÷ 期内在管患者"
+            "人数。与慢病管理模块同一规则：取统计期最后一天及以前的最近一次随访（可早于统计期，"
+            "同日多次取最后录入的一次）；失访（期末前超过 182 天无随访）或从未随访者计为未达标。"
+        ),
         source="国家基本公共卫生服务规范（第三版）；003 §二(四)15“控制率持续提高”",
         direction="higher",
         category="健康管理",
-        dimensions=("group", "member"),
+        dimensions=("group", "grid", "member"),
         target_keys=("targets.chronic_control_rate",),
     ),
     Indicator(
@@ -700,13 +798,16 @@ INDICATORS: tuple[Indicator, ...] = (
         unit="share",
         numerator=Measure("enrolment", None, lambda t: t.controlled == 1, prepare=DIABETES),
         denominator=Measure("enrolment", None, prepare=DIABETES),
-        numerator_label="期内最近一次随访血糖达标的患者",
+        numerator_label="期末最近一次随访血糖达标且未失访的患者",
         denominator_label="期内在管糖尿病患者",
-        definition="最近一次随访空腹血糖达标人数 ÷ 在管患者人数；期内无随访者计为未达标。",
+        definition=(
+            "期末最近一次随访空腹血糖达标（<7.0 mmol/L）的人数 ÷ 期内在管患者人数；"
+            "口径同高血压患者血压控制率（慢病管理模块的规则，失访计为未达标）。"
+        ),
         source="国家基本公共卫生服务规范（第三版）；003 §二(四)15",
         direction="higher",
         category="健康管理",
-        dimensions=("group", "member"),
+        dimensions=("group", "grid", "member"),
         target_keys=("targets.chronic_control_rate",),
     ),
     Indicator(
@@ -725,7 +826,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="000 §三(五)1；国家家庭医生签约服务指导意见",
         direction="higher",
         category="健康管理",
-        dimensions=("group", "member"),
+        dimensions=("group", "grid", "member"),
     ),
     Indicator(
         slug="key_population_contract_coverage",
@@ -745,7 +846,28 @@ INDICATORS: tuple[Indicator, ...] = (
         source="000 §三(五)1；国家家庭医生签约服务指导意见（重点人群）",
         direction="higher",
         category="健康管理",
-        dimensions=("group", "member"),
+        dimensions=("group", "grid", "member"),
+    ),
+    Indicator(
+        slug="contract_fulfilment",
+        title="家庭医生签约履约率",
+        title_en="Fulfilment of family-doctor contracts",
+        unit="share",
+        numerator=Measure("contract", None, column="done", prepare=_fulfilment),
+        denominator=Measure("contract", None, column="due", prepare=_fulfilment),
+        numerator_label="已履约服务次数（每项不超过应履约次数）",
+        denominator_label="截至期末应履约服务次数",
+        definition=(
+            "期末有效签约的服务包中，截至期末已提供的服务次数（每项服务以应提供次数为上限）"
+            "÷ 截至期末应提供的服务次数，与家庭医生模块的履约率同一口径：应提供次数按服务包"
+            "每年频次在签约年度内均分到期（如每年 4 次面对面随访，约每 91 天到期 1 次），自签约"
+            "起累计；慢病随访以签约期内的面对面随访计，其他服务以登记的履约记录计。"
+            "按签约团队所在成员单位、居民所在网格统计；期末无应提供服务时无值。"
+        ),
+        source="003 §二(六)21（向履约质量高的家庭医生团队倾斜）；000 §三(五)2（签约服务包）",
+        direction="higher",
+        category="健康管理",
+        dimensions=("group", "grid", "member"),
     ),
     Indicator(
         slug="maternal_mortality",
@@ -763,7 +885,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="002 §四(一)3；《中国妇幼卫生监测方案》",
         direction="lower",
         category="健康结果",
-        dimensions=("group",),
+        dimensions=("group", "grid"),
         scale=Decimal(100_000),
         target_keys=("targets.maternal_mortality",),
     ),
@@ -780,7 +902,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="002 §四(一)3；《中国妇幼卫生监测方案》",
         direction="lower",
         category="健康结果",
-        dimensions=("group",),
+        dimensions=("group", "grid"),
         scale=Decimal(1000),
         target_keys=("targets.infant_mortality",),
     ),
@@ -797,7 +919,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="002 §四(一)3；《中国妇幼卫生监测方案》",
         direction="lower",
         category="健康结果",
-        dimensions=("group",),
+        dimensions=("group", "grid"),
         scale=Decimal(1000),
         target_keys=("targets.under5_mortality",),
     ),
@@ -823,7 +945,7 @@ INDICATORS: tuple[Indicator, ...] = (
         source="《健康中国行动(2019-2030年)》重大慢性病过早死亡率；003 §二(四)15",
         direction="lower",
         category="健康结果",
-        dimensions=("group",),
+        dimensions=("group", "grid"),
         combine=premature_mortality,
     ),
 )

@@ -27,7 +27,7 @@ router = api_router(
 
 Period = Annotated[str, Query(description="统计期：2025、2025-03 或 2025Q2", max_length=10)]
 By = Annotated[
-    str | None, Query(description="分组维度，逗号分隔：group,member,month", max_length=40)
+    str | None, Query(description="分组维度，逗号分隔：group,grid,member,month", max_length=40)
 ]
 Engine = Annotated[str, Query(description="计算引擎：duckdb 或 spark", max_length=10)]
 GroupId = Annotated[int | None, Query(description="医疗集团 id", ge=1, le=2**31 - 1)]
@@ -62,7 +62,7 @@ def export(
     db: DB,
     actor: CurrentActor,
     period: Period,
-    by: By = "group,member,month",
+    by: By = "group,grid,member,month",
     group_id: GroupId = None,
 ) -> Response:
     """The report as an Excel workbook: 指标汇总, one sheet per dimension, 指标定义."""

@@ -26,6 +26,8 @@ class CellRead(BaseModel):
     member_id: int | None
     member: str | None
     month: str | None
+    grid_id: int | None
+    grid: str | None = Field(description="网格")
     numerator: int
     denominator: int | None
     value: str | None

@@ -74,7 +74,13 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
         "surgery_share",
         "outpatient_discharge_ratio",
     ),
-    "全科专科有效联动": ("primary_visit_share", "primary_tcm_share"),
+    # 001 附件3 11 / 002 附件2: family-doctor teams serving contracted residents
+    "全科专科有效联动": (
+        "primary_visit_share",
+        "primary_tcm_share",
+        "key_population_contract_coverage",
+        "contract_fulfilment",
+    ),
     "有序双向转诊": ("up_referrals", "down_referrals", "down_referral_rate", "closed_loop_rate"),
     "医防有机协同": (
         "hypertension_standard_management",

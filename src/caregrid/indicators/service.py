@@ -47,7 +47,7 @@ from caregrid.indicators.registry import (
 from caregrid.indicators.store import AnalyticsStore
 from caregrid.profiles.schemas import Parameter, PolicyProfile
 from caregrid.profiles.service import active_profile
-from caregrid.registry.models import Group, Institution
+from caregrid.registry.models import Grid, Group, Institution
 
 ALL_GROUP_ROLES = frozenset({"admin", "commission_viewer", "insurance_officer", "system"})
 OWN_GROUP_ROLES = frozenset({"group_manager", "coordinator"})
@@ -230,6 +230,7 @@ class Report:
     by_dimension: dict[str, list[Cell]] = field(default_factory=dict)  # each dimension alone
     groups: dict[int, str] = field(default_factory=dict)
     members: dict[int, str] = field(default_factory=dict)
+    grids: dict[int, str] = field(default_factory=dict)
 
     def summary(self, slug: str) -> Summary:
         return next(s for s in self.summaries if s.indicator.slug == slug)
@@ -315,6 +316,7 @@ def build_report(
             else compute(backend, wanted, the_period.start, the_period.end, (dim,), scope)
         )
     groups = {g.id: g.name for g in session.scalars(select(Group))}
+    grids = {g.id: g.name for g in session.scalars(select(Grid))}
     members = {
         i.id: i.name
         for i in session.scalars(select(Institution).where(Institution.group_id.is_not(None)))
@@ -331,6 +333,7 @@ def build_report(
         by_dimension=by_dimension,
         groups=groups,
         members=members,
+        grids=grids,
     )
 
 

@@ -12,11 +12,13 @@ Spark (``createDataFrame``), which is what makes the two engines see identical i
 Incremental: every source remembers the highest id it has copied. A sync reads only rows with
 a larger id, plus, for tables with an ``updated_at`` column (encounters, residents), rows
 changed since the previous sync, which replace their old copies. Small tables whose rows change
-state without a timestamp (referrals, slots, chronic enrolments) are re-read whole; they are
-orders of magnitude smaller than the encounter table. Before patching, a sync checks that
-the database still holds exactly the rows the copy holds up to its id watermark (one indexed
-count); when rows were deleted (or rolled back) the source is read again in full. `save`
-writes the store as Parquet files (the benchmark reads them).
+state without a timestamp (referrals, slots, beds, chronic enrolments, contracts, package
+services) are re-read whole; they are orders of magnitude smaller than the encounter table.
+Append-only ones (follow-ups, service deliveries, order decisions) are read by id only.
+Before patching, a sync checks that the database still holds exactly the rows the copy holds
+up to its id watermark (one indexed count); when rows were deleted (or rolled back) the
+source is read again in full. `save` writes the store as Parquet files (the benchmark reads
+them).
 
 Every measure column is an integer (counts, fen, DRG weight x 10,000, days) so that sums are
 exact and DuckDB and Spark agree to the last digit; ratios are taken afterwards in Decimal.
@@ -44,7 +46,8 @@ from sqlalchemy.sql.expression import Executable
 
 from caregrid.capacity.models import Bed, BedPool, BedStay, Slot
 from caregrid.chronic.models import FACE_TO_FACE_MODES, ChronicEnrolment, FollowUp
-from caregrid.familydoctor.models import Contract
+from caregrid.familydoctor import rules as fd_rules
+from caregrid.familydoctor.models import Contract, PackageService, ServiceDelivery, Team
 from caregrid.record.models import Diagnosis, Encounter, OrderDecision, Procedure
 from caregrid.referral.models import Referral
 from caregrid.registry.models import Institution, Resident
@@ -105,6 +108,7 @@ def _encounter_query(after_id: int, since: datetime | None) -> Executable:
         .subquery()
     )
     dx = aliased(Diagnosis)
+    home = aliased(Resident)
     changed = Encounter.id > after_id
     if since is not None:
         changed = or_(changed, Encounter.updated_at > since)
@@ -116,6 +120,8 @@ def _encounter_query(after_id: int, since: datetime | None) -> Executable:
             Encounter.institution_id,
             Institution.level,
             Institution.role,
+            Institution.grid_id.label("member_grid"),
+            home.grid_id.label("grid"),
             Encounter.encounter_class,
             Encounter.area_scope,
             Encounter.started_at,
@@ -131,6 +137,7 @@ def _encounter_query(after_id: int, since: datetime | None) -> Executable:
             func.coalesce(procs.c.n_grade4, 0).label("n_grade4"),
         )
         .outerjoin(Institution, Institution.id == Encounter.institution_id)
+        .outerjoin(home, home.id == Encounter.resident_id)
         .outerjoin(dx, and_(dx.encounter_id == Encounter.id, dx.rank == 1))
         .outerjoin(procs, procs.c.encounter_id == Encounter.id)
         .where(changed)
@@ -151,6 +158,8 @@ def _encounter_row(r: Any) -> Row:
         "resident_id": r.resident_id,
         "group_id": r.group_id,
         "member": r.institution_id,
+        "grid": r.grid,
+        "member_grid": r.member_grid,
         "in_group": int(r.institution_id is not None),
         "is_primary": int(r.level in ("primary", "village")),
         "is_lead": int(r.role == "lead"),
@@ -188,6 +197,8 @@ ENCOUNTER_SCHEMA = pa.schema(
         ("resident_id", pa.int64()),
         ("group_id", pa.int64()),
         ("member", pa.int64()),
+        ("grid", pa.int64()),  # the resident's grid (网格)
+        ("member_grid", pa.int64()),  # the grid of the institution that gave the care
         ("in_group", pa.int64()),
         ("is_primary", pa.int64()),
         ("is_lead", pa.int64()),
@@ -224,6 +235,7 @@ def _resident_query(after_id: int, since: datetime | None) -> Executable:
             Resident.id,
             Institution.group_id,
             Resident.home_institution_id,
+            Resident.grid_id,
             Resident.sex,
             Resident.birth_date,
             Resident.deceased_on,
@@ -239,6 +251,7 @@ def _resident_row(r: Any) -> Row:
         "id": r.id,
         "group_id": r.group_id,
         "member": r.home_institution_id,
+        "grid": r.grid_id,
         "female": int(r.sex in ("female", "F", "女")),
         "birth_date": r.birth_date,
         "deceased_on": r.deceased_on,
@@ -250,6 +263,7 @@ RESIDENT_SCHEMA = pa.schema(
         ("id", pa.int64()),
         ("group_id", pa.int64()),
         ("member", pa.int64()),
+        ("grid", pa.int64()),
         ("female", pa.int64()),
         ("birth_date", pa.date32()),
         ("deceased_on", pa.date32()),
@@ -258,18 +272,23 @@ RESIDENT_SCHEMA = pa.schema(
 
 
 def _referral_query(after_id: int, since: datetime | None) -> Executable:
-    return select(
-        Referral.id,
-        Referral.group_id,
-        Referral.direction,
-        Referral.status,
-        Referral.from_institution_id,
-        Referral.to_institution_id,
-        Referral.submitted_at,
-        Referral.accepted_at,
-        Referral.completed_at,
-        Referral.closed_at,
-    ).order_by(Referral.id)
+    return (
+        select(
+            Referral.id,
+            Referral.group_id,
+            Referral.direction,
+            Referral.status,
+            Referral.from_institution_id,
+            Institution.grid_id,
+            Referral.to_institution_id,
+            Referral.submitted_at,
+            Referral.accepted_at,
+            Referral.completed_at,
+            Referral.closed_at,
+        )
+        .outerjoin(Institution, Institution.id == Referral.from_institution_id)
+        .order_by(Referral.id)
+    )
 
 
 def _referral_row(r: Any) -> Row:
@@ -277,6 +296,7 @@ def _referral_row(r: Any) -> Row:
         "id": r.id,
         "group_id": r.group_id,
         "member": r.from_institution_id,
+        "grid": r.grid_id,
         "to_member": r.to_institution_id,
         "up": int(r.direction == "up"),
         "down": int(r.direction == "down"),
@@ -292,6 +312,7 @@ REFERRAL_SCHEMA = pa.schema(
         ("id", pa.int64()),
         ("group_id", pa.int64()),
         ("member", pa.int64()),
+        ("grid", pa.int64()),  # the referring institution's grid
         ("to_member", pa.int64()),
         ("up", pa.int64()),
         ("down", pa.int64()),
@@ -304,16 +325,21 @@ REFERRAL_SCHEMA = pa.schema(
 
 
 def _slot_query(after_id: int, since: datetime | None) -> Executable:
-    return select(
-        Slot.id,
-        Slot.group_id,
-        Slot.institution_id,
-        Slot.start_at,
-        Slot.pool,
-        Slot.reserved_offered,
-        Slot.released_at,
-        Slot.status,
-    ).order_by(Slot.id)
+    return (
+        select(
+            Slot.id,
+            Slot.group_id,
+            Slot.institution_id,
+            Institution.grid_id,
+            Slot.start_at,
+            Slot.pool,
+            Slot.reserved_offered,
+            Slot.released_at,
+            Slot.status,
+        )
+        .outerjoin(Institution, Institution.id == Slot.institution_id)
+        .order_by(Slot.id)
+    )
 
 
 def _slot_row(r: Any) -> Row:
@@ -322,6 +348,7 @@ def _slot_row(r: Any) -> Row:
         "id": r.id,
         "group_id": r.group_id,
         "member": r.institution_id,
+        "grid": r.grid_id,
         "day": local_day(r.start_at),
         "reserved_offered": int(reserved),
         "booked": int(r.status == "booked"),
@@ -335,6 +362,7 @@ SLOT_SCHEMA = pa.schema(
         ("id", pa.int64()),
         ("group_id", pa.int64()),
         ("member", pa.int64()),
+        ("grid", pa.int64()),
         ("day", pa.date32()),
         ("reserved_offered", pa.int64()),
         ("booked", pa.int64()),
@@ -349,10 +377,12 @@ def _decision_query(after_id: int, since: datetime | None) -> Executable:
             OrderDecision.id,
             OrderDecision.group_id,
             OrderDecision.institution_id,
+            Institution.grid_id,
             OrderDecision.decision,
             OrderDecision.avoided_cost_fen,
             OrderDecision.decided_at,
         )
+        .outerjoin(Institution, Institution.id == OrderDecision.institution_id)
         .where(OrderDecision.id > after_id)
         .order_by(OrderDecision.id)
     )
@@ -364,6 +394,7 @@ def _decision_row(r: Any) -> Row:
         "id": r.id,
         "group_id": r.group_id,
         "member": r.institution_id,
+        "grid": r.grid_id,
         "day": local_day(r.decided_at),
         "used": int(used),
         "avoided_fen": int(r.avoided_cost_fen or 0) if used else 0,
@@ -375,6 +406,7 @@ DECISION_SCHEMA = pa.schema(
         ("id", pa.int64()),
         ("group_id", pa.int64()),
         ("member", pa.int64()),
+        ("grid", pa.int64()),
         ("day", pa.date32()),
         ("used", pa.int64()),
         ("avoided_fen", pa.int64()),
@@ -383,15 +415,20 @@ DECISION_SCHEMA = pa.schema(
 
 
 def _enrolment_query(after_id: int, since: datetime | None) -> Executable:
-    return select(
-        ChronicEnrolment.id,
-        ChronicEnrolment.resident_id,
-        ChronicEnrolment.group_id,
-        ChronicEnrolment.institution_id,
-        ChronicEnrolment.program,
-        ChronicEnrolment.enrolled_on,
-        ChronicEnrolment.closed_on,
-    ).order_by(ChronicEnrolment.id)
+    return (
+        select(
+            ChronicEnrolment.id,
+            ChronicEnrolment.resident_id,
+            ChronicEnrolment.group_id,
+            ChronicEnrolment.institution_id,
+            Resident.grid_id,
+            ChronicEnrolment.program,
+            ChronicEnrolment.enrolled_on,
+            ChronicEnrolment.closed_on,
+        )
+        .outerjoin(Resident, Resident.id == ChronicEnrolment.resident_id)
+        .order_by(ChronicEnrolment.id)
+    )
 
 
 def _enrolment_row(r: Any) -> Row:
@@ -400,6 +437,7 @@ def _enrolment_row(r: Any) -> Row:
         "resident_id": r.resident_id,
         "group_id": r.group_id,
         "member": r.institution_id,
+        "grid": r.grid_id,
         "program": r.program,
         "enrolled_on": r.enrolled_on,
         "enrolled_ord": r.enrolled_on.toordinal(),
@@ -413,6 +451,7 @@ ENROLMENT_SCHEMA = pa.schema(
         ("resident_id", pa.int64()),
         ("group_id", pa.int64()),
         ("member", pa.int64()),
+        ("grid", pa.int64()),  # the patient's grid
         ("program", pa.string()),
         ("enrolled_on", pa.date32()),
         ("enrolled_ord", pa.int64()),  # day number, for the pro-rata follow-up requirement
@@ -426,6 +465,7 @@ def _followup_query(after_id: int, since: datetime | None) -> Executable:
         select(
             FollowUp.id,
             FollowUp.enrolment_id,
+            FollowUp.resident_id,
             FollowUp.followed_on,
             FollowUp.controlled,
             FollowUp.mode,
@@ -439,6 +479,7 @@ def _followup_row(r: Any) -> Row:
     return {
         "id": r.id,
         "enrolment_id": r.enrolment_id,
+        "resident_id": r.resident_id,
         "followed_on": r.followed_on,
         "controlled": int(bool(r.controlled)),
         "face": int(r.mode in FACE_TO_FACE_MODES),
@@ -449,6 +490,7 @@ FOLLOWUP_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
         ("enrolment_id", pa.int64()),
+        ("resident_id", pa.int64()),
         ("followed_on", pa.date32()),
         ("controlled", pa.int64()),
         ("face", pa.int64()),
@@ -457,25 +499,43 @@ FOLLOWUP_SCHEMA = pa.schema(
 
 
 def _contract_query(after_id: int, since: datetime | None) -> Executable:
-    return select(
-        Contract.id,
-        Contract.resident_id,
-        Contract.group_id,
-        Contract.start_date,
-        Contract.end_date,
-        Contract.ended_on,
-    ).order_by(Contract.id)
+    return (
+        select(
+            Contract.id,
+            Contract.resident_id,
+            Contract.group_id,
+            Team.base_institution_id,
+            Resident.grid_id,
+            Contract.package_id,
+            Contract.start_date,
+            Contract.end_date,
+            Contract.ended_on,
+        )
+        .outerjoin(Team, Team.id == Contract.team_id)
+        .outerjoin(Resident, Resident.id == Contract.resident_id)
+        .order_by(Contract.id)
+    )
 
 
-def _contract_row(r: Any) -> Row:
-    return {
+def contract_row(r: Any) -> Row:
+    row: Row = {
         "id": r.id,
         "resident_id": r.resident_id,
         "group_id": r.group_id,
+        "member": r.base_institution_id,
+        "grid": r.grid_id,
+        "package_id": r.package_id,
         "start_date": r.start_date,
+        "end_date": r.end_date,
         # the last day the contract covered: its end date, or the day before it was ended
         "last_day": min(r.end_date, r.ended_on - timedelta(days=1)) if r.ended_on else r.end_date,
     }
+    years = fd_rules.contract_years(r.start_date, r.end_date)
+    for index in range(fd_rules.MAX_CONTRACT_YEARS):
+        first, days = years[index] if index < len(years) else (None, None)
+        row[f"y{index}_ord"] = first.toordinal() if first is not None else None
+        row[f"y{index}_days"] = days
+    return row
 
 
 CONTRACT_SCHEMA = pa.schema(
@@ -483,16 +543,97 @@ CONTRACT_SCHEMA = pa.schema(
         ("id", pa.int64()),
         ("resident_id", pa.int64()),
         ("group_id", pa.int64()),
+        ("member", pa.int64()),  # the team's base institution
+        ("grid", pa.int64()),  # the resident's grid
+        ("package_id", pa.int64()),
         ("start_date", pa.date32()),
+        ("end_date", pa.date32()),
         ("last_day", pa.date32()),
+        # the contract years (familydoctor.rules.contract_years): first day as a day number
+        # and length in days, for the services due by a day (履约率)
+        *[
+            (f"y{index}_{part}", pa.int64())
+            for index in range(fd_rules.MAX_CONTRACT_YEARS)
+            for part in ("ord", "days")
+        ],
+    ]
+)
+
+
+def _package_service_query(after_id: int, since: datetime | None) -> Executable:
+    return select(
+        PackageService.id,
+        PackageService.package_id,
+        PackageService.service_code,
+        PackageService.times_per_year,
+    ).order_by(PackageService.id)
+
+
+def _package_service_row(r: Any) -> Row:
+    return {
+        "id": r.id,
+        "package_id": r.package_id,
+        "code": r.service_code,
+        "times": r.times_per_year,
+        "followup": int(r.service_code == fd_rules.FOLLOWUP),
+    }
+
+
+PACKAGE_SERVICE_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("package_id", pa.int64()),
+        ("code", pa.string()),
+        ("times", pa.int64()),
+        ("followup", pa.int64()),  # delivered by chronic face-to-face follow-ups
+    ]
+)
+
+
+def _delivery_query(after_id: int, since: datetime | None) -> Executable:
+    return (
+        select(
+            ServiceDelivery.id,
+            ServiceDelivery.contract_id,
+            ServiceDelivery.service_code,
+            ServiceDelivery.delivered_on,
+        )
+        .where(ServiceDelivery.id > after_id)
+        .order_by(ServiceDelivery.id)
+    )
+
+
+def _delivery_row(r: Any) -> Row:
+    return {
+        "id": r.id,
+        "contract_id": r.contract_id,
+        "code": r.service_code,
+        "day": r.delivered_on,
+    }
+
+
+DELIVERY_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("contract_id", pa.int64()),
+        ("code", pa.string()),
+        ("day", pa.date32()),
     ]
 )
 
 
 def _bed_query(after_id: int, since: datetime | None) -> Executable:
     return (
-        select(Bed.id, BedPool.group_id, BedPool.institution_id, Bed.pool)
+        select(
+            Bed.id,
+            BedPool.group_id,
+            BedPool.institution_id,
+            Institution.grid_id,
+            Bed.pool,
+            BedPool.created_at,
+        )
         .join(BedPool, BedPool.id == Bed.bed_pool_id)
+        .outerjoin(Institution, Institution.id == BedPool.institution_id)
         .order_by(Bed.id)
     )
 
@@ -502,7 +643,10 @@ def _bed_row(r: Any) -> Row:
         "id": r.id,
         "group_id": r.group_id,
         "member": r.institution_id,
+        "grid": r.grid_id,
         "reserved": int(r.pool == "reserved"),
+        # the day the bed entered the pool (None: before that was recorded, i.e. always)
+        "since": local_day(r.created_at),
     }
 
 
@@ -511,7 +655,9 @@ BED_SCHEMA = pa.schema(
         ("id", pa.int64()),
         ("group_id", pa.int64()),
         ("member", pa.int64()),
+        ("grid", pa.int64()),
         ("reserved", pa.int64()),
+        ("since", pa.date32()),
     ]
 )
 
@@ -519,10 +665,16 @@ BED_SCHEMA = pa.schema(
 def _stay_query(after_id: int, since: datetime | None) -> Executable:
     return (
         select(
-            BedStay.id, BedStay.group_id, BedPool.institution_id, BedStay.pool, BedStay.admitted_at
+            BedStay.id,
+            BedStay.group_id,
+            BedPool.institution_id,
+            Institution.grid_id,
+            BedStay.pool,
+            BedStay.admitted_at,
         )
         .join(Bed, Bed.id == BedStay.bed_id)
         .join(BedPool, BedPool.id == Bed.bed_pool_id)
+        .outerjoin(Institution, Institution.id == BedPool.institution_id)
         .order_by(BedStay.id)
     )
 
@@ -532,6 +684,7 @@ def _stay_row(r: Any) -> Row:
         "id": r.id,
         "group_id": r.group_id,
         "member": r.institution_id,
+        "grid": r.grid_id,
         "day": local_day(r.admitted_at),
         "reserved": int(r.pool == "reserved"),
     }
@@ -542,6 +695,7 @@ STAY_SCHEMA = pa.schema(
         ("id", pa.int64()),
         ("group_id", pa.int64()),
         ("member", pa.int64()),
+        ("grid", pa.int64()),
         ("day", pa.date32()),
         ("reserved", pa.int64()),
     ]
@@ -576,7 +730,21 @@ SOURCES: tuple[Source, ...] = (
         id_column=OrderDecision.id,
     ),
     Source("enrolment", ENROLMENT_SCHEMA, _enrolment_query, _enrolment_row, incremental=False),
-    Source("contract", CONTRACT_SCHEMA, _contract_query, _contract_row, incremental=False),
+    Source("contract", CONTRACT_SCHEMA, _contract_query, contract_row, incremental=False),
+    Source(
+        "package_service",
+        PACKAGE_SERVICE_SCHEMA,
+        _package_service_query,
+        _package_service_row,
+        incremental=False,
+    ),
+    Source(
+        "delivery",
+        DELIVERY_SCHEMA,
+        _delivery_query,
+        _delivery_row,
+        id_column=ServiceDelivery.id,
+    ),
     Source(
         "followup",
         FOLLOWUP_SCHEMA,
@@ -711,5 +879,7 @@ def encounter_defaults() -> Row:
         maternal_until=None,
         member=None,
         group_id=None,
+        grid=None,
+        member_grid=None,
     )
     return row

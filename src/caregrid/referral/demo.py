@@ -115,6 +115,9 @@ def generate_referrals(
         icd10.parse_range(e.code_range) for e in registry.catalog_entries(session, level="primary")
     ]
     candidates = record_demo.referral_candidates(session, year=year)
+    # a referral written before the year opened (for a visit on its first days) would fall
+    # outside the demo's year of referrals: it is written when the year opens instead
+    year_opens = datetime(year, 1, 1, tzinfo=SHANGHAI)
     rows: list[dict[str, Any]] = []
     events: list[list[tuple[str, str | None, str, datetime, str | None]]] = []
     up_of_encounter: dict[int, int] = {}  # encounter id -> index of its upward referral
@@ -130,7 +133,7 @@ def generate_referrals(
     for c in candidates:
         p = UP_INPATIENT if c.encounter_class == "inpatient" else UP_OUTPATIENT
         if c.encounter_class != "emergency" and rng.random() < p:
-            created = c.started_at - timedelta(hours=rng.uniform(4, 96))
+            created = max(c.started_at - timedelta(hours=rng.uniform(4, 96)), year_opens)
             if not covered(c.diagnosis_code):
                 reason = "outside_catalogue"
             else:

@@ -10,12 +10,19 @@ from fastapi import Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from caregrid.core.clock import today
-from caregrid.core.errors import NotFound
+from caregrid.core.errors import Forbidden, NotFound
 from caregrid.core.http import DB, api_router
 from caregrid.indicators.export import report_xlsx
 from caregrid.indicators.registry import BY_SLUG, CATEGORIES, UNIT_LABELS
 from caregrid.indicators.rules import STATUS_LABELS
-from caregrid.indicators.service import Report, Summary, build_report, comparable, format_value
+from caregrid.indicators.service import (
+    Report,
+    Summary,
+    build_report,
+    comparable,
+    format_value,
+    visible_indicators,
+)
 from caregrid.web.auth import PageActor
 from caregrid.web.pages import page
 
@@ -157,13 +164,103 @@ def export(
     group_id: int | None = Query(default=None, ge=1, le=2**31 - 1),
 ) -> Response:
     report = build_report(
-        db, actor, period=period or _default_period(), by="group,member,month", group_id=group_id
+        db,
+        actor,
+        period=period or _default_period(),
+        by="group,grid,member,month",
+        group_id=group_id,
     )
     return Response(
         report_xlsx(report),
         media_type=XLSX,
         headers={
             "Content-Disposition": f'attachment; filename="indicators_{report.period.label}.xlsx"'
+        },
+    )
+
+
+# The commission and administrators oversee every group (service.ALL_GROUP_ROLES); the
+# comparison page is theirs (a group manager sees only their own group).
+COMPARE_ROLES = frozenset({"admin", "commission_viewer"})
+DEFAULT_COMPARED = "primary_visit_share"
+
+
+def _bars(report: Report, slug: str, dimension: str) -> dict[str, Any]:
+    """One bar per group or grid, in name order, with the target as a line."""
+    summary = report.summary(slug)
+    unit = summary.indicator.unit
+    names = report.groups if dimension == "group" else report.grids
+    cells = [
+        c
+        for c in report.breakdown_by(dimension, slug)
+        if (c.group if dimension == "group" else c.grid) is not None
+    ]
+    labelled = []
+    for c in cells:
+        key = c.group if dimension == "group" else c.grid
+        labelled.append((names.get(key or -1, str(key)), c))
+    labelled.sort(key=lambda pair: pair[0])
+    rows = [
+        {
+            "label": label,
+            "numerator": c.numerator,
+            "denominator": c.denominator,
+            "display": format_value(c.value, unit),
+            "value": comparable(c.value, unit),
+        }
+        for label, c in labelled
+    ]
+    target = summary.target
+    return {
+        "name": summary.indicator.title,
+        "dimension": "集团" if dimension == "group" else "网格",
+        "unit": "%" if unit == "share" else UNIT_LABELS[unit],
+        "target": comparable(target.value, unit) if target and target.value is not None else None,
+        "target_display": target.display if target else None,
+        "rows": rows,
+    }
+
+
+@router.get("/indicators/compare", response_class=HTMLResponse)
+def compare(
+    request: Request,
+    db: DB,
+    actor: PageActor,
+    period: str | None = Query(default=None, max_length=10),
+    indicator: str = Query(default=DEFAULT_COMPARED, max_length=60),
+) -> HTMLResponse:
+    """The commission's view: one indicator compared across every group and every grid (bars
+    with the target line), with the counts behind each bar."""
+    if actor.role not in COMPARE_ROLES:
+        raise Forbidden("仅卫健委/管委会和管理员可对比各医疗集团与网格")
+    if indicator not in BY_SLUG:
+        raise NotFound("没有这个指标", indicator=indicator)
+    chosen = period or _default_period()
+    report = build_report(db, actor, period=chosen, by="group,grid", slugs=[indicator])
+    summary = report.summary(indicator)
+    options = [
+        {"slug": i.slug, "title": i.title, "category": i.category}
+        for i in visible_indicators(actor)
+        if i.supports("group")
+    ]
+    charts = [_bars(report, indicator, "group")]
+    if summary.indicator.supports("grid"):
+        charts.append(_bars(report, indicator, "grid"))
+    return page(
+        request,
+        db,
+        actor,
+        "comparison",
+        "indicator_compare.html",
+        {
+            "report": report,
+            "period": chosen,
+            "i": summary.indicator,
+            "tile": _tile(summary),
+            "target": summary.target,
+            "options": options,
+            "charts": charts,
+            "by_grid": summary.indicator.supports("grid"),
         },
     )
 

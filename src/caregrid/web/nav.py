@@ -14,6 +14,10 @@ class NavItem:
     live: bool
     summary: str = ""
     profile_sections: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()  # shown only to these roles (empty: to everyone)
+
+    def shown_to(self, role: str) -> bool:
+        return not self.roles or role in self.roles
 
 
 LIVE_NAV = (
@@ -26,6 +30,13 @@ LIVE_NAV = (
     NavItem("referral", "双向转诊", "/referrals", True),
     NavItem("capacity", "号源与床位", "/capacity", True),
     NavItem("indicators", "指标驾驶舱", "/indicators", True),
+    NavItem(
+        "comparison",
+        "集团与网格对比",
+        "/indicators/compare",
+        True,
+        roles=("admin", "commission_viewer"),
+    ),
     NavItem("scorecard", "评判标准", "/scorecard", True),
     NavItem("profile", "政策方案", "/profile", True),
 )

@@ -104,6 +104,7 @@ def chrome_for(db: Session, actor: Actor, active: str) -> Chrome:
         role_label=identity.ROLE_LABELS.get(actor.role, actor.role),
         institution_name=institution_name,
         profile_name=profile_name,
+        live_nav=tuple(item for item in LIVE_NAV if item.shown_to(actor.role)),
     )
 
 

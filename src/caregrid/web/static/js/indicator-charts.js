@@ -1,5 +1,6 @@
 /* Cockpit charts: an indicator's monthly trend (line, with its target as a dashed line) and
- * the member comparison (horizontal bars, worst first). Data comes from a JSON script named by
+ * the member comparison (horizontal bars, worst first); groups and grids compared (vertical
+ * bars with the target as a dashed line). Data comes from a JSON script named by
  * data-source; no inline JavaScript (the CSP forbids it). */
 (function () {
   "use strict";
@@ -39,7 +40,31 @@
     };
   }
 
-  var BUILDERS = { "indicator-trend": trend, "indicator-members": members };
+  function compare(d) {
+    var series = { name: d.name, type: "bar", data: d.rows.map(function (r) { return r.value; }),
+                   barMaxWidth: 36, label: { show: true, position: "top", formatter: function (p) {
+                     return d.rows[p.dataIndex].display; } } };
+    if (d.target !== null && d.target !== undefined) {
+      series.markLine = {
+        symbol: "none", lineStyle: { type: "dashed", color: "#c0392b" },
+        label: { formatter: "目标 " + d.target_display, fontFamily: FONT },
+        data: [{ yAxis: d.target }]
+      };
+    }
+    return {
+      animation: false,  // drawn at once: the bars are read, not watched
+      color: ["#1d5fa8"], textStyle: { fontFamily: FONT },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+      grid: { left: 8, right: 24, top: 32, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: d.rows.map(function (r) { return r.label; }),
+               axisLabel: { interval: 0, width: 120, overflow: "break" } },
+      yAxis: { type: "value", name: d.unit, scale: false },
+      series: [series]
+    };
+  }
+
+  var BUILDERS = { "indicator-trend": trend, "indicator-members": members,
+                   "indicator-compare": compare };
 
   function init() {
     if (typeof window.echarts === "undefined") { return; }
