@@ -4,6 +4,7 @@ Messages are in Chinese. A user error prints one line to stderr and exits with c
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -57,26 +58,53 @@ def serve(
     host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="监听端口")] = 8000,
     jobs: JobsOption = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="工作进程数（每个进程占用一个 CPU 核；多进程仅适用于 PostgreSQL）",
+        ),
+    ] = 1,
 ) -> None:
     """在浏览器中提供已有数据库的服务（启动前自动应用迁移）。"""
     from caregrid.core.migrate import upgrade
 
     upgrade()
-    _serve(host, port, jobs)
+    _serve(host, port, jobs, workers)
 
 
-def _serve(host: str, port: int, jobs: bool) -> None:
+def _serve(host: str, port: int, jobs: bool, workers: int = 1) -> None:
     import uvicorn
 
     from caregrid.app import create_app
+    from caregrid.core.db import is_sqlite
     from caregrid.settings import get_settings
 
+    settings = get_settings()
+    if workers > 1 and is_sqlite(settings.database_url):
+        # SQLite has one writer; the server queues its transactions inside one process.
+        raise typer.BadParameter(
+            "SQLite 数据库只能由 1 个工作进程提供服务；多进程请使用 PostgreSQL",
+            param_hint="--workers",
+        )
     typer.echo(f"caregrid 已启动：http://{host}:{port}  （按 Ctrl+C 停止）")
     if jobs:
-        typer.echo(
-            f"定时任务每 {get_settings().jobs_interval_seconds} 秒执行一次（--no-jobs 关闭）"
-        )
-    uvicorn.run(create_app(jobs=jobs), host=host, port=port, log_level="warning")
+        typer.echo(f"定时任务每 {settings.jobs_interval_seconds} 秒执行一次（--no-jobs 关闭）")
+    if workers == 1:
+        uvicorn.run(create_app(jobs=jobs), host=host, port=port, log_level="warning")
+        return
+    # Worker processes import the app themselves; they read the jobs choice from the setting
+    # (each runs them: expiry skips rows another pass holds, releases and lapsed holds are
+    # plain conditional updates).
+    os.environ["CAREGRID_JOBS_IN_PROCESS"] = "true" if jobs else "false"
+    uvicorn.run(
+        "caregrid.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 @app.command()
