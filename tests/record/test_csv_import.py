@@ -133,6 +133,23 @@ def test_a_bad_row_rolls_back_its_batch_and_names_line_and_column(
     assert stored == {"ZY3", "ZY4"}
 
 
+def test_a_broken_line_stops_the_import_after_the_batches_before_it_are_written(
+    db: Session, tmp_path: Path, tx: Callable[[], AbstractContextManager[Session]]
+) -> None:
+    # Batches are read ahead of the writes: a file error (here a cell beyond the csv module's
+    # size limit) found while reading must still come after the complete batches before it,
+    # and leave them written (ZY3's batch is still open when line 5 fails: not written).
+    lines = [row("ZY1"), row("ZY2", LI), row("ZY3"), "ZY4," + "x" * 200_000, row("ZY5")]
+    progressed: list[int] = []
+    with pytest.raises(CsvFileError, match="第 5 行 CSV 格式错误"):
+        import_csv(
+            write(tmp_path, lines), "encounters", batch_size=1, transaction=tx,
+            progress=progressed.append,
+        )  # fmt: skip
+    assert set(db.scalars(select(Encounter.source_id))) == {"ZY1", "ZY2"}
+    assert len(progressed) == 2 and all(n >= 0 for n in progressed)
+
+
 def test_a_bad_id_number_is_reported_on_its_column(
     db: Session, tmp_path: Path, tx: Callable[[], AbstractContextManager[Session]]
 ) -> None:
