@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from caregrid.audit import service as audit
 from caregrid.core.actor import Actor
 from caregrid.core.clock import now
-from caregrid.core.db import UTCDateTime, bulk_insert, sqlite_utc_text
+from caregrid.core.db import UTCDateTime, bulk_insert, in_values, sqlite_utc_text
 from caregrid.core.errors import DomainError
 from caregrid.record.ingest.records import (
     EncounterIn,
@@ -371,11 +371,6 @@ def _times(rec: IncomingRecord) -> list[tuple[str, datetime | None]]:
     return [("prescribed_at", rec.prescribed_at)]
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _ids_by_key(session: Session, table: Table, keys: set[Key]) -> dict[Key, int]:
     """Row ids for (source_system, source_id) keys: one query per source system and chunk."""
     by_system: dict[str, list[str]] = defaultdict(list)
@@ -383,13 +378,12 @@ def _ids_by_key(session: Session, table: Table, keys: set[Key]) -> dict[Key, int
         by_system[system].append(sid)
     found: dict[Key, int] = {}
     for system, ids in by_system.items():
-        for chunk in _chunks(sorted(ids), 5000):
-            for rid, sid in session.execute(
-                select(table.c.id, table.c.source_id).where(
-                    table.c.source_system == system, table.c.source_id.in_(chunk)
-                )
-            ):
-                found[(system, sid)] = rid
+        for rid, sid in session.execute(
+            select(table.c.id, table.c.source_id).where(
+                table.c.source_system == system, in_values(session, table.c.source_id, ids)
+            )
+        ):
+            found[(system, sid)] = rid
     return found
 
 
@@ -605,22 +599,19 @@ def _stored(session: Session, spec: _Spec, keys: list[Key]) -> dict[Key, _Stored
     rows: dict[int, tuple[Key, Row]] = {}
     cols = [t.c.id, t.c.source_system, t.c.source_id, *(t.c[c] for c in spec.columns)]
     for system, ids in by_system.items():
-        for chunk in _chunks(ids, 5000):
-            for rec in session.execute(
-                select(*cols).where(t.c.source_system == system, t.c.source_id.in_(chunk))
-            ).mappings():
-                rows[rec["id"]] = ((rec["source_system"], rec["source_id"]), dict(rec))
+        for rec in session.execute(
+            select(*cols).where(t.c.source_system == system, in_values(session, t.c.source_id, ids))
+        ).mappings():
+            rows[rec["id"]] = ((rec["source_system"], rec["source_id"]), dict(rec))
     if not rows:
         return {}
     children: dict[int, list[list[Row]]] = {rid: [[] for _ in spec.children] for rid in rows}
     parent_ids = list(rows)
     for n, c in enumerate(spec.children):
-        for start in range(0, len(parent_ids), 5000):
-            chunk_ids = parent_ids[start : start + 5000]
-            for rec in session.execute(
-                select(c.table).where(c.table.c[c.fk].in_(chunk_ids))
-            ).mappings():
-                children[rec[c.fk]][n].append(dict(rec))
+        for rec in session.execute(
+            select(c.table).where(in_values(session, c.table.c[c.fk], parent_ids))
+        ).mappings():
+            children[rec[c.fk]][n].append(dict(rec))
         for rid in rows:
             children[rid][n].sort(key=c.order)
     return {
