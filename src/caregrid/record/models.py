@@ -119,6 +119,20 @@ class Diagnosis(Base):
     rank: Mapped[int] = mapped_column(Integer)  # 1 = primary (主要诊断)
 
 
+class Birth(Base):
+    """A live birth recorded in the shared record: the newborn resident and the mother's
+    delivery admission it came from (the mother is that encounter's resident). One row per
+    baby, so twins are two rows of one delivery; a baby has at most one birth."""
+
+    __tablename__ = "birth"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_encounter_id: Mapped[int] = mapped_column(
+        ForeignKey("encounter.id", ondelete="CASCADE"), index=True
+    )
+    newborn_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), unique=True)
+
+
 class Procedure(Base):
     __tablename__ = "procedure_record"
     __table_args__ = (CheckConstraint("grade IS NULL OR grade BETWEEN 1 AND 4", name="grade"),)
