@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
+from caregrid.core.clock import SHANGHAI
 from caregrid.core.db import insert_returning_ids
 from caregrid.record import demo as record_demo
 from caregrid.referral import rules
@@ -77,6 +78,8 @@ def generate_referrals(session: Session, rng: random.Random, *, year: int) -> Re
     rows: list[dict[str, Any]] = []
     events: list[list[tuple[str, str | None, str, datetime, str | None]]] = []
     up_of_encounter: dict[int, int] = {}  # encounter id -> index of its upward referral
+    # a visit early in January was referred in January, not late in the previous year
+    year_start = datetime(year, 1, 1, tzinfo=SHANGHAI)
 
     def covered(code: str | None) -> bool:
         if not code:
@@ -89,7 +92,7 @@ def generate_referrals(session: Session, rng: random.Random, *, year: int) -> Re
     for c in candidates:
         p = UP_INPATIENT if c.encounter_class == "inpatient" else UP_OUTPATIENT
         if c.encounter_class != "emergency" and rng.random() < p:
-            created = c.started_at - timedelta(hours=rng.uniform(4, 96))
+            created = max(year_start, c.started_at - timedelta(hours=rng.uniform(4, 96)))
             if not covered(c.diagnosis_code):
                 reason = "outside_catalogue"
             else:
