@@ -768,7 +768,9 @@ def _audit_imports(
     session: Session, actor: Actor, written: dict[tuple[str, int], int], *, source_system: str
 ) -> None:
     """One audit entry per resident and resource written in this batch (every write of a
-    resident's data is audited, DESIGN §8), appended in one step."""
+    resident's data is audited, DESIGN §8), appended in one step. Equal details are one
+    object, so the audit encodes each only once."""
+    details: dict[int, dict[str, object]] = {}
     audit.append_many(
         session,
         actor,
@@ -777,7 +779,8 @@ def _audit_imports(
                 action="import",
                 resource=resource,
                 resident_id=resident_id,
-                detail={"count": count, "source_system": source_system},
+                detail=details.get(count)
+                or details.setdefault(count, {"count": count, "source_system": source_system}),
             )
             for (resource, resident_id), count in sorted(written.items())
         ],
