@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    Select,
     any_,
     bindparam,
     create_engine,
@@ -30,7 +31,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from caregrid.core import hooks
@@ -208,7 +209,9 @@ def insert_returning_ids(
 
 
 def in_values(
-    session: Session, column: ColumnElement[Any], values: Sequence[str] | Sequence[int]
+    session: Session,
+    column: ColumnElement[Any] | InstrumentedAttribute[Any],
+    values: Sequence[str] | Sequence[int],
 ) -> ColumnElement[bool]:
     """`column IN values` with the whole list as one parameter: ``= ANY(array)`` on
     PostgreSQL, ``IN (SELECT value FROM json_each(...))`` on SQLite. An ordinary IN of
@@ -216,7 +219,9 @@ def in_values(
     look-ups (issue 3: one query per batch, not per value)."""
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    rows = select(literal_column("value")).select_from(func.json_each(json.dumps(list(values))))
+    rows: Select[Any] = select(literal_column("value")).select_from(
+        func.json_each(json.dumps(list(values)))
+    )
     return column.in_(rows)
 
 
