@@ -114,8 +114,9 @@ from caregrid.record.models import (
     Procedure,
     Result,
 )
+from caregrid.registry import service as registry
 from caregrid.registry.demo import Structure
-from caregrid.registry.models import Grid, Group, Institution, PractitionerRole
+from caregrid.registry.models import Institution
 
 Progress = Callable[[int], None]
 Row = tuple[Any, ...]
@@ -549,26 +550,26 @@ class _Inst:
 def load_structure_from_db(session: Session) -> Structure:
     """Rebuild the registry step's `Structure` from the tables (region codes are not stored
     and stay empty)."""
-    grids = session.execute(select(Grid.id, Grid.code, Grid.city, Grid.population, Grid.districts))
     out = Structure(city="")
-    for grid_id, code, city, population, districts in grids.all():
-        out.city = out.city or city
-        out.grid_ids[code] = grid_id
-        out.grid_population[grid_id] = int(population or 0)
-        out.grid_districts[grid_id] = [d for d in (districts or "").split("、") if d]
-    for group_id, code in session.execute(select(Group.id, Group.code)).all():
-        out.group_ids[code] = group_id
-    rows = session.execute(
-        select(Institution.id, Institution.code, Institution.level, Institution.group_id,
-               Institution.grid_id, Institution.kind).order_by(Institution.id)
-    ).all()  # fmt: skip
-    for inst_id, code, level, inst_group, inst_grid, kind in rows:
-        out.institution_ids[code] = inst_id
-        out.institution_level[inst_id] = level
-        out.institution_group[inst_id] = inst_group
-        if level == "primary" and inst_grid is not None and kind == "general":
-            out.primary_by_grid.setdefault(inst_grid, []).append(inst_id)
+    for grid in registry.list_grids(session):
+        out.city = out.city or grid.city
+        out.grid_ids[grid.code] = grid.id
+        out.grid_population[grid.id] = int(grid.population or 0)
+        out.grid_districts[grid.id] = [d for d in (grid.districts or "").split("、") if d]
+    for g in registry.list_groups(session):
+        out.group_ids[g.group.code] = g.group.id
+    for i in _institutions(session):
+        out.institution_ids[i.code] = i.id
+        out.institution_level[i.id] = i.level
+        out.institution_group[i.id] = i.group_id
+        if i.level == "primary" and i.grid_id is not None and i.kind == "general":
+            out.primary_by_grid.setdefault(i.grid_id, []).append(i.id)
     return out
+
+
+def _institutions(session: Session) -> list[Institution]:
+    """Every institution, in id order (the order generation draws from)."""
+    return sorted(session.scalars(registry.institutions_query()), key=lambda i: i.id)
 
 
 def _negative_binomial_cdf(mean: float, k: float, limit: int = 120) -> list[float]:
@@ -719,21 +720,17 @@ class _Generator:
         insts = [
             _Inst(i.id, i.code, i.name, i.level, i.kind, i.group_id, i.grid_id, i.parent_id,
                   int(i.beds or 100))
-            for i in session.scalars(select(Institution).order_by(Institution.id)).all()
+            for i in _institutions(session)
         ]  # fmt: skip
         self.inst = {i.id: i for i in insts}
-        groups = session.execute(select(Group.id, Group.grid_id, Group.lead_institution_id)).all()
         self.group_of_grid: dict[int, int] = {}
         self.leads: dict[int, int] = {}
-        for gid, grid_id, lead in sorted(groups):
-            self.group_of_grid.setdefault(grid_id, gid)
-            if lead is not None:
-                self.leads[lead] = gid
+        for g in registry.list_groups(session):  # in id order
+            self.group_of_grid.setdefault(g.group.grid_id, g.group.id)
+            if g.group.lead_institution_id is not None:
+                self.leads[g.group.lead_institution_id] = g.group.id
         staff: dict[int, list[tuple[int | None, int | None]]] = {}
-        for pid, inst_id, dept in session.execute(
-            select(PractitionerRole.practitioner_id, PractitionerRole.institution_id,
-                   PractitionerRole.department_id).order_by(PractitionerRole.id)
-        ).all():  # fmt: skip
+        for pid, inst_id, dept in registry.role_assignments(session):
             staff.setdefault(inst_id, []).append((pid, dept))
         self.staff: dict[int, list[tuple[int | None, int | None]]] = {
             i.id: staff.get(i.id) or [(None, None)] for i in insts

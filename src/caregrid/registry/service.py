@@ -317,6 +317,19 @@ def practitioner_roles(
     return paginate(session, stmt.order_by(PractitionerRole.id), params)
 
 
+def role_assignments(session: Session) -> list[tuple[int, int, int | None]]:
+    """Every practitioner role as (practitioner id, institution id, department id), in the
+    order they were created: who works where (multi-site practice included)."""
+    rows = session.execute(
+        select(
+            PractitionerRole.practitioner_id,
+            PractitionerRole.institution_id,
+            PractitionerRole.department_id,
+        ).order_by(PractitionerRole.id)
+    )
+    return [(pid, iid, did) for pid, iid, did in rows]
+
+
 def create_practitioner(session: Session, actor: Actor, data: PractitionerCreate) -> Practitioner:
     _require_role(actor, ADMIN_ROLES, "新增医务人员")
     if session.scalar(select(Practitioner.id).where(Practitioner.code == data.code)) is not None:
