@@ -363,6 +363,28 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in re.split(r"[;；]", text) if part.strip()]
 
 
+# Encounter columns converted alike: (field, parser or None for text, value when absent or
+# invalid), in the order their problems are reported.
+_ENCOUNTER_FIELDS: tuple[tuple[str, Callable[[str], Any] | None, Any], ...] = (
+    ("external_institution", None, None),
+    ("area_scope", _scope, "local"),
+    ("department", None, None),
+    ("practitioner_code", None, None),
+    ("encounter_class", _class, None),
+    ("disposition", _disposition, None),
+    ("tcm", _bool, False),
+    ("drg_code", None, None),
+    ("drg_weight", _float, None),
+    *(
+        (name, _money, 0)
+        for name in (
+            "total_fen", "drug_fen", "consumable_fen", "exam_fen", "treatment_fen",
+            "insurance_fen", "out_of_catalogue_fen", "self_pay_fen",
+        )
+    ),
+)  # fmt: skip
+
+
 # --- rows -> records --------------------------------------------------------------------------
 
 
@@ -531,32 +553,24 @@ class _Reader:
                     "performed_at": started,
                 }
             )
-        data.update(
-            external_institution=get("external_institution"),
-            area_scope=get("area_scope", _scope) or "local",
-            department=get("department"),
-            practitioner_code=get("practitioner_code"),
-            encounter_class=get("encounter_class", _class),
-            started_at=started,
-            ended_at=ended,
-            disposition=get("disposition", _disposition),
-            tcm=get("tcm", _bool) or False,
-            drg_code=get("drg_code"),
-            drg_weight=get("drg_weight", _float),
-            diagnoses=diagnoses,
-            procedures=procedures,
-        )
-        for name in (
-            "total_fen",
-            "drug_fen",
-            "consumable_fen",
-            "exam_fen",
-            "treatment_fen",
-            "insurance_fen",
-            "out_of_catalogue_fen",
-            "self_pay_fen",
-        ):
-            data[name] = get(name, _money) or 0
+        data["started_at"] = started
+        data["ended_at"] = ended
+        data["diagnoses"] = diagnoses
+        data["procedures"] = procedures
+        # The plain columns in one loop: most are absent from a given file, and at ~20 a row
+        # a call each cost more than the conversions themselves.
+        for name, parser, default in _ENCOUNTER_FIELDS:
+            text = cells.get(name)
+            if text is None:
+                data[name] = default
+            elif parser is None:
+                data[name] = text
+            else:
+                try:
+                    data[name] = parser(text)
+                except CellError as exc:
+                    problems.append((name, str(exc)))
+                    data[name] = default
 
     def _result(
         self,
