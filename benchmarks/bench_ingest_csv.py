@@ -7,6 +7,7 @@ the medians of encounters/s and their ratio.
     .venv/bin/python benchmarks/bench_ingest_csv.py [--rows 200000] [--repeat 3] [--postgres URL]
 
 Residents come from the demo city (linyi, 20,000 residents, seed 1); the CSV is deterministic.
+The load average is printed with each run: on a shared machine the rates follow it.
 """
 
 from __future__ import annotations
@@ -190,8 +191,9 @@ def run(url: str, rows: int, batch_size: int, workdir: Path, repeat: int) -> Non
             summary = import_csv(path, "encounters", batch_size=batch_size, engine=engine)
             csv_rates.append(rows / (time.perf_counter() - started))
             assert summary.ok and summary.created == rows, summary.errors[:5]
+        load = os.getloadavg()[0]
         print(f"[{engine.dialect.name}] run {n + 1}: CSV import {csv_rates[-1]:,.0f}/s, "
-              f"raw {kind} {raw_rates[-1]:,.0f}/s")  # fmt: skip
+              f"raw {kind} {raw_rates[-1]:,.0f}/s (load average {load:.1f})")  # fmt: skip
     with engine.connect() as conn:
         n_dx = conn.scalar(
             select(func.count()).select_from(Diagnosis).join(Encounter)

@@ -133,6 +133,40 @@ def test_a_bad_row_rolls_back_its_batch_and_names_line_and_column(
     assert stored == {"ZY3", "ZY4"}
 
 
+def test_reading_ahead_reports_exactly_what_reading_in_turn_does(
+    db: Session, tmp_path: Path, tx: Callable[[], AbstractContextManager[Session]]
+) -> None:
+    lines = [row("ZY1"), row("ZY2", cls="住店"), row("ZY3"), row("ZY4", LI), row("ZY5", end="x")]
+    path = write(tmp_path, lines)
+    summaries = []
+    for read_ahead in (False, True):
+        with db.begin_nested() as outer:
+            summaries.append(
+                import_csv(path, "encounters", batch_size=2, transaction=tx, read_ahead=read_ahead)
+            )
+            outer.rollback()
+    in_turn, ahead = summaries
+    assert in_turn.failed_lines == [(2, 3), (6, 6)] and in_turn.created == 2
+    assert ahead == in_turn
+
+
+def test_a_broken_line_stops_the_import_after_the_batches_before_it_are_written(
+    db: Session, tmp_path: Path, tx: Callable[[], AbstractContextManager[Session]]
+) -> None:
+    # Batches are read ahead of the writes: a file error (here a cell beyond the csv module's
+    # size limit) found while reading must still come after the complete batches before it,
+    # and leave them written (ZY3's batch is still open when line 5 fails: not written).
+    lines = [row("ZY1"), row("ZY2", LI), row("ZY3"), "ZY4," + "x" * 200_000, row("ZY5")]
+    progressed: list[int] = []
+    with pytest.raises(CsvFileError, match="第 5 行 CSV 格式错误"):
+        import_csv(
+            write(tmp_path, lines), "encounters", batch_size=1, transaction=tx,
+            progress=progressed.append, read_ahead=True,
+        )  # fmt: skip
+    assert set(db.scalars(select(Encounter.source_id))) == {"ZY1", "ZY2"}
+    assert len(progressed) == 2 and all(n >= 0 for n in progressed)
+
+
 def test_a_bad_id_number_is_reported_on_its_column(
     db: Session, tmp_path: Path, tx: Callable[[], AbstractContextManager[Session]]
 ) -> None:

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from caregrid.core.clock import SHANGHAI
 from caregrid.core.db import make_engine, new_session
 from caregrid.demo.builder import build_demo
 from caregrid.record.demo import ActivityReport
-from caregrid.record.models import Diagnosis, Encounter, Result
+from caregrid.record.models import Birth, Diagnosis, Encounter, Result
 from caregrid.registry.icd10 import normalize_icd10
 from caregrid.registry.models import Resident
 
@@ -128,6 +129,53 @@ def test_no_encounter_follows_the_residents_death(session: Session) -> None:
                > Resident.deceased_on)
     )  # fmt: skip
     assert session.scalar(late) == 0
+
+
+def test_every_delivery_links_a_baby_of_the_mothers_grid_born_that_day(
+    activity: Activity, session: Session
+) -> None:
+    mother, baby = aliased(Resident), aliased(Resident)
+    rows = session.execute(
+        select(Encounter.started_at, mother.grid_id, baby.grid_id, baby.birth_date, Diagnosis.code)
+        .join(Birth, Birth.delivery_encounter_id == Encounter.id)
+        .join(mother, mother.id == Encounter.resident_id)
+        .join(baby, baby.id == Birth.newborn_id)
+        .join(Diagnosis, (Diagnosis.encounter_id == Encounter.id) & (Diagnosis.rank == 1))
+    ).all()
+    assert len(rows) == activity.report.deliveries > 0
+    for started_at, mother_grid, baby_grid, born, code in rows:
+        assert code in ("O80.000", "O82.000")
+        assert mother_grid == baby_grid
+        assert started_at.astimezone(SHANGHAI).date() == born
+    deliveries = session.scalar(
+        select(func.count())
+        .select_from(Diagnosis)
+        .where(Diagnosis.rank == 1, Diagnosis.code.in_(("O80.000", "O82.000")))
+    )
+    assert deliveries == len(rows)  # no delivery without its baby
+
+
+def test_infants_die_only_if_born_in_a_recorded_delivery_and_live_after_birth(
+    activity: Activity, session: Session
+) -> None:
+    born_this_year = Resident.birth_date >= date(YEAR, 1, 1)
+    dead_babies = session.execute(
+        select(Resident.id, Resident.birth_date, Resident.deceased_on).where(
+            born_this_year, Resident.birth_date <= date(YEAR, 12, 31),
+            Resident.deceased_on.is_not(None),
+        )
+    ).all()  # fmt: skip
+    assert len(dead_babies) == activity.report.infant_deaths
+    linked = set(session.scalars(select(Birth.newborn_id)))
+    for rid, born, died in dead_babies:
+        assert rid in linked and died >= born
+    early = session.scalar(
+        select(func.count())
+        .select_from(Encounter)
+        .join(Resident, Resident.id == Encounter.resident_id)
+        .where(born_this_year, func.date(Encounter.started_at) < Resident.birth_date)
+    )
+    assert early == 0
 
 
 def first_source_ids(engine: Engine) -> list[str | None]:

@@ -67,6 +67,7 @@ def visit_bundle(
     total_fen: int = 35_600,
     end: str = "2025-03-05T10:30:00+08:00",
     systolic: float = 152,
+    secondary_code: str = "E11.9",
 ) -> dict[str, Any]:
     """An outpatient visit at the lead hospital as a member's HIS would send it: Patient,
     Organization, Encounter with cost, two Conditions, a Procedure, a lab Observation, a blood
@@ -122,7 +123,9 @@ def visit_bundle(
             "resourceType": "Condition",
             "subject": {"reference": PATIENT_URL},
             "encounter": {"reference": ENC_URL},
-            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "E11.9"}]},
+            "code": {
+                "coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": secondary_code}]
+            },
         }
     )
     procedure = Procedure.model_validate(
@@ -433,6 +436,29 @@ def test_a_changed_resource_is_updated_not_duplicated(
     systolic = db.scalars(select(Result).where(Result.item_code == "8480-6")).one()
     db.refresh(systolic)
     assert systolic.value_num == 138
+
+
+def test_a_condition_read_before_a_changed_reimport_resolves_to_the_new_content(
+    client: TestClient, city: City
+) -> None:
+    headers = login(client, "specialist_li")
+    first = post(client, visit_bundle()).json()
+    condition = first["entry"][4]["response"]["location"]
+    procedure = first["entry"][5]["response"]["location"]
+    assert (
+        client.get(f"/fhir/R4/{condition}", headers=headers).json()["code"]["coding"][0]["code"]
+        == "E11.9"
+    )
+    again = post(client, visit_bundle(total_fen=40_000, secondary_code="E11.2")).json()
+    # the sender's changed record keeps its Condition and Procedure ids
+    assert again["entry"][4]["response"]["location"] == condition
+    assert again["entry"][5]["response"]["location"] == procedure
+    read = client.get(f"/fhir/R4/{condition}", headers=headers)
+    assert read.status_code == 200, read.text
+    validate(read.json())
+    assert read.json()["code"]["coding"][0]["code"] == "E11.2"
+    encounter = client.get(f"/fhir/R4/{again['entry'][2]['response']['location']}", headers=headers)
+    assert {d["condition"]["reference"] for d in encounter.json()["diagnosis"]} >= {condition}
 
 
 def test_a_transaction_with_one_bad_entry_writes_nothing(

@@ -77,7 +77,7 @@ def test_a_batch_is_created_once_and_reingesting_it_changes_nothing(
     assert row.started_at == T0
 
 
-def test_a_changed_encounter_is_updated_and_its_diagnoses_replaced(db: Session, city: City) -> None:
+def test_a_changed_encounter_is_updated_and_its_diagnoses_follow(db: Session, city: City) -> None:
     add_residents(db, city)
     ingest_batch(db, Actor.system(), [encounter("MZ1"), encounter("MZ2")])
     changed = encounter("MZ1", total_fen=9900, diagnoses=[{"code": "J06.9", "rank": 1}])
@@ -88,6 +88,54 @@ def test_a_changed_encounter_is_updated_and_its_diagnoses_replaced(db: Session, 
     codes = db.scalars(select(Diagnosis.code).where(Diagnosis.encounter_id == row.id)).all()
     assert codes == ["J06.9"]
     assert count(db, Encounter) == 2
+    # and the same batch again changes nothing
+    again = ingest_batch(db, Actor.system(), [changed, encounter("MZ2")])
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+
+
+def child_rows(db: Session, model: Any, parent: Any, parent_id: int) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in db.execute(select(model.id, model.code).where(parent == parent_id))]
+
+
+def test_an_update_keeps_the_ids_of_children_still_sent(db: Session, city: City) -> None:
+    add_residents(db, city)
+    procs = [{"code": "47.0901", "grade": 3}, {"code": "54.5100", "grade": 2}]
+    ingest_batch(db, Actor.system(), [encounter("ZY1", procedures=procs)])
+    row = db.scalars(select(Encounter).where(Encounter.source_id == "ZY1")).one()
+    (d1, _), (d2, _) = child_rows(db, Diagnosis, Diagnosis.encounter_id, row.id)
+    (p1, _), (p2, _) = child_rows(db, Procedure, Procedure.encounter_id, row.id)
+    # rank 2 recoded, rank 3 added; the second procedure dropped
+    changed = encounter(
+        "ZY1",
+        diagnoses=[{"code": "I10.x00", "name": "原发性高血压", "rank": 1},
+                   {"code": "E11.200", "rank": 2}, {"code": "N18.900", "rank": 3}],
+        procedures=procs[:1],
+    )  # fmt: skip
+    report = ingest_batch(db, Actor.system(), [changed])
+    assert report.updated == 1
+    diagnoses = child_rows(db, Diagnosis, Diagnosis.encounter_id, row.id)
+    assert diagnoses[:2] == [(d1, "I10.X00"), (d2, "E11.200")]
+    assert diagnoses[2][1] == "N18.900" and diagnoses[2][0] not in (d1, d2)
+    assert child_rows(db, Procedure, Procedure.encounter_id, row.id) == [(p1, "47.0901")]
+    assert db.get(Procedure, p2) is None
+    assert ingest_batch(db, Actor.system(), [changed]).unchanged == 1
+
+
+def test_a_changed_prescription_keeps_its_item_ids(db: Session, city: City) -> None:
+    add_residents(db, city)
+    items = [
+        {"drug_name": "氨氯地平片", "dose": "5mg"},
+        {"drug_name": "二甲双胍片", "dose": "0.5g"},
+    ]
+    rx = {"source_system": "T-RMYY", "patient": {"id_number": ZHANG}, "prescribed_at": T0}
+    ingest_batch(db, Actor.system(), [PrescriptionIn(source_id="CF1", items=items, **rx)])
+    before = db.scalars(select(PrescriptionItem.id).order_by(PrescriptionItem.id)).all()
+    items[1]["dose"] = "0.85g"
+    ingest_batch(db, Actor.system(), [PrescriptionIn(source_id="CF1", items=items, **rx)])
+    after = db.execute(
+        select(PrescriptionItem.id, PrescriptionItem.dose).order_by(PrescriptionItem.id)
+    ).all()
+    assert [tuple(r) for r in after] == [(before[0], "5mg"), (before[1], "0.85g")]
 
 
 def test_any_error_writes_nothing_and_every_problem_is_named(db: Session, city: City) -> None:

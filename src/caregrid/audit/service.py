@@ -170,15 +170,20 @@ def append_many(session: Session, actor: Actor, accesses: Sequence[Access]) -> i
     )[1:-1]
     head = "," + dumps(at.isoformat(timespec="microseconds")) + "," + actor_part + ","
     encoded: dict[tuple[str, str, str | None], str] = {}
+    # a detail object shared by many accesses is encoded once (keyed by identity: the objects
+    # stay alive in `accesses` for the whole call)
+    details: dict[int, str] = {}
     sha256 = hashlib.sha256
     rows: list[tuple[Any, ...]] = []
     for access in accesses:
         prev_seq += 1
-        detail = (
-            dumps(access.detail, ensure_ascii=False, sort_keys=True, default=str)
-            if access.detail is not None
-            else None
-        )
+        detail: str | None = None
+        if access.detail is not None:
+            detail = details.get(id(access.detail))
+            if detail is None:
+                detail = details[id(access.detail)] = dumps(
+                    access.detail, ensure_ascii=False, sort_keys=True, default=str
+                )
         key = (access.action, access.resource, detail)
         tail = encoded.get(key)
         if tail is None:

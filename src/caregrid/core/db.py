@@ -6,6 +6,7 @@ rolls back on any error; services only ``flush()``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -14,9 +15,25 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, insert
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    Select,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from caregrid.core import hooks
@@ -267,6 +284,23 @@ def insert_returning_ids(
             for i, new_id in zip(part, new, strict=True):
                 ids[i] = new_id
     return ids
+
+
+def in_values(
+    session: Session,
+    column: ColumnElement[Any] | InstrumentedAttribute[Any],
+    values: Sequence[str] | Sequence[int],
+) -> ColumnElement[bool]:
+    """`column IN values` with the whole list as one parameter: ``= ANY(array)`` on
+    PostgreSQL, ``IN (SELECT value FROM json_each(...))`` on SQLite. An ordinary IN of
+    thousands of values is compiled and bound value by value, which dominated a bulk import's
+    look-ups (issue 3: one query per batch, not per value)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    rows: Select[Any] = select(literal_column("value")).select_from(
+        func.json_each(json.dumps(list(values)))
+    )
+    return column.in_(rows)
 
 
 def sqlite_utc_text(value: datetime) -> str:

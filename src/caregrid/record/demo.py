@@ -41,8 +41,13 @@ Admissions
   rising steeply after 60); 35 % of deaths happen in hospital (chosen, not found), recorded as a
   terminal admission with disposition `death`. Deceased residents get `deceased_on`, and none
   of their encounters falls after it.
-- Births are NOT added as new residents (the registry's age pyramid already includes the
-  youngest cohort); they appear only as delivery admissions of the mothers.
+- Births are NOT added as new residents: the registry's age pyramid already includes babies
+  born during the year. Each delivery admission is that of a newborn resident's mother: per
+  grid, as many babies born in the year as there are deliveries (5 % of women aged 20-39, the
+  rate above) get a mother among those women, admitted on the baby's birth day; a `birth` row
+  links the baby to the delivery. The other babies of the year were born elsewhere (moved in).
+  Infant deaths: 4.5 ‰ (婴儿死亡率 2023, reference §8), only among babies of recorded deliveries,
+  after their birth; no baby has an encounter before it was born.
 
 Costs (fen; parts always add up exactly to the total)
 - Outpatient per visit: tertiary 389.5 元, secondary 252.1 元 (三级/二级公立, Jan-Nov 2023,
@@ -109,8 +114,9 @@ from caregrid.record.models import (
     Procedure,
     Result,
 )
+from caregrid.registry import service as registry
 from caregrid.registry.demo import Structure
-from caregrid.registry.models import Grid, Group, Institution, PractitionerRole
+from caregrid.registry.models import Institution
 
 Progress = Callable[[int], None]
 Row = tuple[Any, ...]
@@ -126,6 +132,7 @@ DEATH_RATE = (0.0012, 0.0002, 0.0008, 0.004, 0.015, 0.07)
 HYPERTENSION_RATE = (0.0, 0.0, 0.10, 0.32, 0.52, 0.60)  # age >= 18 only
 DIABETES_RATE = (0.0, 0.0, 0.05, 0.14, 0.22, 0.22)
 DELIVERY_RATE_WOMEN_20_39 = 0.050
+INFANT_DEATH_RATE = 0.0045  # 婴儿死亡率 4.5 ‰ (2023, reference §8)
 IN_HOSPITAL_DEATH_SHARE = 0.35
 
 # Where a non-follow-up visit goes: cumulative thresholds primary / out of area / tertiary / rest.
@@ -401,6 +408,7 @@ ENCOUNTER_COLUMNS = (
     "source_system", "source_id", "updated_at",
 )  # fmt: skip
 DIAGNOSIS_COLUMNS = ("encounter_id", "resident_id", "code", "name", "rank")
+BIRTH_COLUMNS = ("delivery_encounter_id", "newborn_id")
 PROCEDURE_COLUMNS = (
     "encounter_id", "resident_id", "code", "name", "grade", "minimally_invasive", "performed_at",
 )  # fmt: skip
@@ -464,7 +472,8 @@ class ActivityReport:
     prescription_items: int = 0
     deaths: int = 0
     in_hospital_deaths: int = 0
-    deliveries: int = 0
+    deliveries: int = 0  # each with its newborn linked (a `birth` row)
+    infant_deaths: int = 0
     hypertension_patients: int = 0
     diabetes_patients: int = 0
     primary_visits: int = 0
@@ -517,7 +526,8 @@ class ActivityReport:
             f"人均就诊 {self.visits_per_person:.2f} 次；每百人住院 {self.admissions_per_100:.1f}",
             f"基层就诊占比 {self.primary_share:.1%}；县域外就诊占比 {self.out_of_area_share:.1%}",
             f"检查检验结果 {self.results:,}；处方 {self.prescriptions:,}",
-            f"死亡 {self.deaths:,}（院内 {self.in_hospital_deaths:,}）；分娩 {self.deliveries:,}",
+            f"死亡 {self.deaths:,}（院内 {self.in_hospital_deaths:,}，"
+            f"婴儿 {self.infant_deaths:,}）；分娩 {self.deliveries:,}（新生儿均关联母亲）",
             f"牵头医院：平均住院日 {lead.alos:.2f}，CMI {lead.cmi:.2f}，"
             f"四级手术占比 {lead.grade4_share:.1%}，"
             f"门诊出院比 {lead.outpatient_discharge_ratio:.1f}",
@@ -540,26 +550,26 @@ class _Inst:
 def load_structure_from_db(session: Session) -> Structure:
     """Rebuild the registry step's `Structure` from the tables (region codes are not stored
     and stay empty)."""
-    grids = session.execute(select(Grid.id, Grid.code, Grid.city, Grid.population, Grid.districts))
     out = Structure(city="")
-    for grid_id, code, city, population, districts in grids.all():
-        out.city = out.city or city
-        out.grid_ids[code] = grid_id
-        out.grid_population[grid_id] = int(population or 0)
-        out.grid_districts[grid_id] = [d for d in (districts or "").split("、") if d]
-    for group_id, code in session.execute(select(Group.id, Group.code)).all():
-        out.group_ids[code] = group_id
-    rows = session.execute(
-        select(Institution.id, Institution.code, Institution.level, Institution.group_id,
-               Institution.grid_id, Institution.kind).order_by(Institution.id)
-    ).all()  # fmt: skip
-    for inst_id, code, level, inst_group, inst_grid, kind in rows:
-        out.institution_ids[code] = inst_id
-        out.institution_level[inst_id] = level
-        out.institution_group[inst_id] = inst_group
-        if level == "primary" and inst_grid is not None and kind == "general":
-            out.primary_by_grid.setdefault(inst_grid, []).append(inst_id)
+    for grid in registry.list_grids(session):
+        out.city = out.city or grid.city
+        out.grid_ids[grid.code] = grid.id
+        out.grid_population[grid.id] = int(grid.population or 0)
+        out.grid_districts[grid.id] = [d for d in (grid.districts or "").split("、") if d]
+    for g in registry.list_groups(session):
+        out.group_ids[g.group.code] = g.group.id
+    for i in _institutions(session):
+        out.institution_ids[i.code] = i.id
+        out.institution_level[i.id] = i.level
+        out.institution_group[i.id] = i.group_id
+        if i.level == "primary" and i.grid_id is not None and i.kind == "general":
+            out.primary_by_grid.setdefault(i.grid_id, []).append(i.id)
     return out
+
+
+def _institutions(session: Session) -> list[Institution]:
+    """Every institution, in id order (the order generation draws from)."""
+    return sorted(session.scalars(registry.institutions_query()), key=lambda i: i.id)
 
 
 def _negative_binomial_cdf(mean: float, k: float, limit: int = 120) -> list[float]:
@@ -658,12 +668,14 @@ class _Tables:
         self.result: list[Row] = []
         self.prescription: list[Row] = []
         self.item: list[Row] = []
+        self.birth: list[Row] = []
         self.deaths: list[Row] = []
 
 
 def write_tables(connection: Connection, tables: _Tables) -> None:
     bulk_insert(connection, "encounter", ENCOUNTER_COLUMNS, tables.encounter)
     bulk_insert(connection, "diagnosis", DIAGNOSIS_COLUMNS, tables.diagnosis)
+    bulk_insert(connection, "birth", BIRTH_COLUMNS, tables.birth)
     bulk_insert(connection, "procedure_record", PROCEDURE_COLUMNS, tables.procedure)
     bulk_insert(connection, "result", RESULT_COLUMNS, tables.result)
     bulk_insert(connection, "prescription", PRESCRIPTION_COLUMNS, tables.prescription)
@@ -708,21 +720,17 @@ class _Generator:
         insts = [
             _Inst(i.id, i.code, i.name, i.level, i.kind, i.group_id, i.grid_id, i.parent_id,
                   int(i.beds or 100))
-            for i in session.scalars(select(Institution).order_by(Institution.id)).all()
+            for i in _institutions(session)
         ]  # fmt: skip
         self.inst = {i.id: i for i in insts}
-        groups = session.execute(select(Group.id, Group.grid_id, Group.lead_institution_id)).all()
         self.group_of_grid: dict[int, int] = {}
         self.leads: dict[int, int] = {}
-        for gid, grid_id, lead in sorted(groups):
-            self.group_of_grid.setdefault(grid_id, gid)
-            if lead is not None:
-                self.leads[lead] = gid
+        for g in registry.list_groups(session):  # in id order
+            self.group_of_grid.setdefault(g.group.grid_id, g.group.id)
+            if g.group.lead_institution_id is not None:
+                self.leads[g.group.lead_institution_id] = g.group.id
         staff: dict[int, list[tuple[int | None, int | None]]] = {}
-        for pid, inst_id, dept in session.execute(
-            select(PractitionerRole.practitioner_id, PractitionerRole.institution_id,
-                   PractitionerRole.department_id).order_by(PractitionerRole.id)
-        ).all():  # fmt: skip
+        for pid, inst_id, dept in registry.role_assignments(session):
             staff.setdefault(inst_id, []).append((pid, dept))
         self.staff: dict[int, list[tuple[int | None, int | None]]] = {
             i.id: staff.get(i.id) or [(None, None)] for i in insts
@@ -793,6 +801,12 @@ class _Generator:
         self.clock = [f" {h:02d}:{m:02d}:00{suffix}" for h in range(10) for m in range(0, 60, 5)]
         self.stamp = now().strftime("%Y-%m-%d %H:%M:%S.%f") if not self.postgres else now()
         self.noise = [rng.gauss(0.0, 1.0) for _ in range(POOL)]
+        # Births (`_pair_births`): mother -> (newborn, birth day); every baby born in the year ->
+        # its birth day; the babies of recorded deliveries.
+        self.birth_rng = random.Random(rng.getrandbits(64))
+        self.deliveries: dict[int, tuple[int, int]] = {}
+        self.birth_day: dict[int, int] = {}
+        self.linked: set[int] = set()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -812,6 +826,33 @@ class _Generator:
         name = names[int(u * 1000) % len(names)]
         return scope, name, self.external_codes[(scope, name)]
 
+    def _pair_births(self, chunks: list[list[Row]]) -> None:
+        """Give each delivery of the year a newborn resident of the same grid born that year
+        (and each of those babies a mother): per grid, each woman aged 20-39 delivers with
+        the delivery rate, up to the number of babies born in the grid; mothers and babies
+        are drawn at random and paired. Runs before generation, on its own rng."""
+        year = self.year
+        start = date(year, 1, 1)
+        babies: dict[int, list[int]] = {}
+        women: dict[int, list[int]] = {}
+        for chunk in chunks:
+            for rid, birth, sex, grid_id, _ in chunk:
+                born = int(str(birth)[:4])
+                if born == year:
+                    self.birth_day[rid] = (date.fromisoformat(str(birth)[:10]) - start).days
+                    babies.setdefault(grid_id or 0, []).append(rid)
+                elif sex == "female" and 20 <= year - born < 40:
+                    women.setdefault(grid_id or 0, []).append(rid)
+        rnd = self.birth_rng.random
+        for grid_id in sorted(babies):
+            kids, mothers = babies[grid_id], women.get(grid_id, [])
+            n = min(len(kids), sum(1 for _ in mothers if rnd() < DELIVERY_RATE_WOMEN_20_39))
+            for mother, kid in zip(
+                self.birth_rng.sample(mothers, n), self.birth_rng.sample(kids, n), strict=True
+            ):
+                self.deliveries[mother] = (kid, self.birth_day[kid])
+                self.linked.add(kid)
+
     # -- the loop -----------------------------------------------------------------------------
 
     def run(
@@ -829,6 +870,7 @@ class _Generator:
         # the same loop with the same rng, so the rows, their ids and the insert order are
         # exactly those of a single process; it hands back the report and the rng's state.
         chunks = _resident_chunks(connection, chunk_size, date(self.year, 1, 1))
+        self._pair_births(chunks)
         if len(chunks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
             eid, pid = first_encounter_id, first_prescription_id
             for chunk in chunks:
@@ -926,7 +968,7 @@ class _Generator:
         )
         result_cost = self.result_cost
         year_tag = f"D{year}R"
-        for rid, birth, sex, grid_id, home in chunk:
+        for rid, birth, _, grid_id, home in chunk:
             age = year - int(str(birth)[:4])
             if age < 0:
                 continue  # born after the simulated year
@@ -941,9 +983,21 @@ class _Generator:
                 homes = self.primary_of_group.get(gid) or self.primary_of_grid.get(grid_id or 0)
                 home = homes[rid % len(homes)] if homes else None
             villages = self.villages.get(home or 0)
+            # A baby of the year: nothing before its birth day; it may die only if born in a
+            # recorded delivery (the others moved in).
+            born_day = 0
+            death_rate = DEATH_RATE[band]
+            if age == 0:
+                born_day = self.birth_day[rid]
+                death_rate = INFANT_DEATH_RATE if rid in self.linked else 0.0
+            delivery = self.deliveries.get(rid)
             # Death first: nothing happens after it.
-            dies = rnd() < DEATH_RATE[band]
-            alive_days = int(rnd() * days) + 1 if dies else days
+            dies = rnd() < death_rate
+            alive_days = born_day + int(rnd() * (days - born_day)) + 1 if dies else days
+            if dies and delivery is not None:
+                alive_days = max(alive_days, min(days, delivery[1] + 6))  # survives the stay
+            if dies and age == 0:
+                rep.infant_deaths += 1
             key = f"{year_tag}{rid:010d}V"
             seq = 0
             chronic_dx: list[tuple[str, str]] = []
@@ -1025,7 +1079,7 @@ class _Generator:
             for _ in range(n_visits):
                 seq += 1
                 u = rnd()
-                day = int(rnd() * alive_days)
+                day = born_day + int(rnd() * (alive_days - born_day))
                 start = day_text[day] + clock[int(rnd() * n_clock)]
                 src = f"{key}{seq:03d}"
                 cls = "outpatient"
@@ -1131,15 +1185,16 @@ class _Generator:
             if rnd() < rate:
                 v = rnd()
                 stays = ["ill"] * (1 if v < 0.8 else 2 if v < 0.95 else 3)
-            if sex == "female" and 20 <= age < 40 and rnd() < DELIVERY_RATE_WOMEN_20_39:
+            if delivery is not None:
                 stays.append("delivery")
             if dies and rnd() < IN_HOSPITAL_DEATH_SHARE:
                 stays.append("death")
             for kind in stays:
                 seq += 1
                 eid = self._admission(
-                    t, rep, rid, gid, kind, alive_days, f"{key}{seq:03d}", eid, chronic_dx
-                )
+                    t, rep, rid, gid, kind, born_day, alive_days, f"{key}{seq:03d}", eid,
+                    chronic_dx, delivery,
+                )  # fmt: skip
             if dies:
                 rep.deaths += 1
                 death_day = self.day_dates[alive_days - 1 if alive_days > 0 else 0]
@@ -1153,10 +1208,12 @@ class _Generator:
         rid: int,
         gid: int | None,
         kind: str,
+        born_day: int,
         alive_days: int,
         src: str,
         eid: int,
         chronic_dx: list[tuple[str, str]],
+        delivery: tuple[int, int] | None,
     ) -> int:
         rng = self.rng
         rnd = rng.random
@@ -1205,10 +1262,14 @@ class _Generator:
         weight = round(weight, 4)
         if kind == "death":
             end_day = alive_days - 1
+        elif kind == "delivery" and delivery is not None:
+            end_day = delivery[1] + los  # admitted on the baby's birth day
         else:
-            end_day = los + int(rnd() * max(1, alive_days - los - 1))
+            end_day = born_day + los + int(rnd() * max(1, alive_days - born_day - los - 1))
         end_day = min(end_day, self.days - 1)
-        start_day = max(0, end_day - los)
+        start_day = max(born_day, end_day - los)
+        if kind == "delivery" and delivery is not None:
+            start_day = delivery[1]
         los = end_day - start_day
         start_clock = int(rnd() * len(self.clock))
         # a same-day stay (death on admission, a stay clipped at the year's end) ends after it
@@ -1232,6 +1293,8 @@ class _Generator:
              total, *cost, code, src, self.stamp)
         )  # fmt: skip
         rep.inpatient += 1
+        if kind == "delivery" and delivery is not None:
+            t.birth.append((eid, delivery[0]))
         if disposition == "death":
             rep.in_hospital_deaths += 1
         t.diagnosis.append((eid, rid, dcode, dname, 1))

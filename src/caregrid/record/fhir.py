@@ -35,6 +35,7 @@ from caregrid.core.fhir import (
 )
 from caregrid.core.http import DB, api_router
 from caregrid.core.ids import MAX_ID
+from caregrid.identity.access import load_for_resident
 from caregrid.identity.deps import CurrentActor
 from caregrid.record.ingest.fhir_map import (
     AREA_EXT,
@@ -830,11 +831,13 @@ def _load(
 ) -> _Row:
     """The row behind `resource/fhir_id` if the caller may see its resident (the access check
     writes the audit entry); 404 otherwise, the same answer whether it exists or not."""
+    missing = NotFound(f"{resource}/{fhir_id} 不存在")
     row_id = _int_id(fhir_id)
-    row = db.get(model, row_id) if row_id > 0 else None
-    if row is None or not valid(row):
-        raise NotFound(f"{resource}/{fhir_id} 不存在")
-    registry.get_resident(db, actor, row.resident_id, resource=resource)
+    if row_id <= 0:
+        raise missing
+    row = load_for_resident(db, actor, model, row_id, missing, action="read", resource=resource)
+    if not valid(row):  # a row of another resource type (a report read as an Observation)
+        raise missing
     return row
 
 

@@ -63,7 +63,9 @@ class Encounter(Base):
         CheckConstraint(f"encounter_class IN {ENCOUNTER_CLASSES!r}", name="class"),
         CheckConstraint(f"area_scope IN {AREA_SCOPES!r}", name="area_scope"),
         CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="period"),
-        Index("ix_encounter_resident_institution", "resident_id", "institution_id"),
+        # Every query by resident (timeline, FHIR search, the care-relationship check by
+        # resident and institution) reads this one: a resident has dozens of encounters, not
+        # millions, so a second (resident, institution) index only slowed every import.
         Index("ix_encounter_resident_started", "resident_id", "started_at"),
         UniqueConstraint("source_system", "source_id", name="uq_encounter_source"),
     )
@@ -72,7 +74,9 @@ class Encounter(Base):
     resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
     # NULL for a visit outside the group (then external_institution names the hospital).
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
-    group_id: Mapped[int | None] = mapped_column(ForeignKey("med_group.id"), index=True)
+    # Not indexed: nothing selects encounters by group alone (the indicator store reads them
+    # in id order and groups them itself).
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("med_group.id"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     practitioner_id: Mapped[int | None] = mapped_column(ForeignKey("practitioner.id"))
     encounter_class: Mapped[str] = mapped_column(String(12))
@@ -105,13 +109,28 @@ class Diagnosis(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    encounter_id: Mapped[int] = mapped_column(
-        ForeignKey("encounter.id", ondelete="CASCADE"), index=True
-    )
-    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
+    # Looked up through uq_diagnosis_rank (encounter_id, rank): no index of its own.
+    encounter_id: Mapped[int] = mapped_column(ForeignKey("encounter.id", ondelete="CASCADE"))
+    # The encounter's resident, copied for per-resident queries; its integrity follows from
+    # the encounter's own foreign key (a second check per diagnosis row only slowed imports).
+    resident_id: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(20))  # ICD-10 (国家临床版 2.0 / 医保版 2.0)
     name: Mapped[str | None] = mapped_column(String(100))
     rank: Mapped[int] = mapped_column(Integer)  # 1 = primary (主要诊断)
+
+
+class Birth(Base):
+    """A live birth recorded in the shared record: the newborn resident and the mother's
+    delivery admission it came from (the mother is that encounter's resident). One row per
+    baby, so twins are two rows of one delivery; a baby has at most one birth."""
+
+    __tablename__ = "birth"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_encounter_id: Mapped[int] = mapped_column(
+        ForeignKey("encounter.id", ondelete="CASCADE"), index=True
+    )
+    newborn_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), unique=True)
 
 
 class Procedure(Base):

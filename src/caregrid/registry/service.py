@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from caregrid.audit import service as audit
 from caregrid.core.actor import Actor
 from caregrid.core.clock import today
+from caregrid.core.db import in_values
 from caregrid.core.errors import Invalid, NotFound
 from caregrid.core.pagination import PageParams, paginate
 from caregrid.identity import service as identity
@@ -320,6 +321,19 @@ def practitioner_roles(
     if institution_id is not None:
         stmt = stmt.where(PractitionerRole.institution_id == institution_id)
     return paginate(session, stmt.order_by(PractitionerRole.id), params)
+
+
+def role_assignments(session: Session) -> list[tuple[int, int, int | None]]:
+    """Every practitioner role as (practitioner id, institution id, department id), in the
+    order they were created: who works where (multi-site practice included)."""
+    rows = session.execute(
+        select(
+            PractitionerRole.practitioner_id,
+            PractitionerRole.institution_id,
+            PractitionerRole.department_id,
+        ).order_by(PractitionerRole.id)
+    )
+    return [(pid, iid, did) for pid, iid, did in rows]
 
 
 def create_practitioner(session: Session, actor: Actor, data: PractitionerCreate) -> Practitioner:
@@ -721,15 +735,15 @@ def departments_by_name(
 def resident_ids_by_number(session: Session, numbers: Iterable[str]) -> dict[str, int]:
     """Full 身份证号 -> resident id for numbers already in the index (no access check: for
     imports, which audit what they write)."""
-    out: dict[str, int] = {}
-    ordered = sorted(set(numbers))
-    for start in range(0, len(ordered), 5000):
-        chunk = ordered[start : start + 5000]
-        rows = session.execute(
-            select(Resident.id_number, Resident.id).where(Resident.id_number.in_(chunk))
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Resident.id_number, Resident.id).where(
+            in_values(session, Resident.id_number, wanted)
         )
-        out.update({number: rid for number, rid in rows})
-    return out
+    )
+    return {number: rid for number, rid in rows}
 
 
 # --- names and codes for pages and FHIR of other domains -----------------------------------

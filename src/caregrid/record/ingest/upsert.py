@@ -9,7 +9,9 @@
    in the batch). With any error nothing is written: all-or-nothing per batch (DESIGN §8).
 2. Upsert in bulk, idempotent on (source_system, source_id): a new record is inserted, a record
    with the same content (compared by a fingerprint of its stored form) is left alone, a changed
-   one is updated in place and its diagnoses / procedures / items are replaced.
+   one is updated in place, and so are its diagnoses / procedures / items: children still sent
+   keep their ids (and FHIR ids), changed ones are updated, only those no longer sent are
+   deleted, new ones inserted.
 3. Audit one entry per resident and resource per batch ("every write of a resident's data is
    audited", DESIGN §8).
 
@@ -34,7 +36,7 @@ from sqlalchemy.orm import Session
 from caregrid.audit import service as audit
 from caregrid.core.actor import Actor
 from caregrid.core.clock import now
-from caregrid.core.db import UTCDateTime, bulk_insert, sqlite_utc_text
+from caregrid.core.db import UTCDateTime, bulk_insert, in_values, sqlite_utc_text
 from caregrid.core.errors import DomainError
 from caregrid.record.ingest.records import (
     EncounterIn,
@@ -369,11 +371,6 @@ def _times(rec: IncomingRecord) -> list[tuple[str, datetime | None]]:
     return [("prescribed_at", rec.prescribed_at)]
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _ids_by_key(session: Session, table: Table, keys: set[Key]) -> dict[Key, int]:
     """Row ids for (source_system, source_id) keys: one query per source system and chunk."""
     by_system: dict[str, list[str]] = defaultdict(list)
@@ -381,13 +378,12 @@ def _ids_by_key(session: Session, table: Table, keys: set[Key]) -> dict[Key, int
         by_system[system].append(sid)
     found: dict[Key, int] = {}
     for system, ids in by_system.items():
-        for chunk in _chunks(sorted(ids), 5000):
-            for rid, sid in session.execute(
-                select(table.c.id, table.c.source_id).where(
-                    table.c.source_system == system, table.c.source_id.in_(chunk)
-                )
-            ):
-                found[(system, sid)] = rid
+        for rid, sid in session.execute(
+            select(table.c.id, table.c.source_id).where(
+                table.c.source_system == system, in_values(session, table.c.source_id, ids)
+            )
+        ):
+            found[(system, sid)] = rid
     return found
 
 
@@ -509,28 +505,53 @@ def _plan_prescription(
 
 
 @dataclass(frozen=True)
+class _ChildSpec:
+    """A child table of a record (diagnoses, procedures, prescription items): the foreign key
+    to its parent, its content columns, the order it is compared in, and what identifies one
+    child within its parent across re-imports (`match`, given the child and its position)."""
+
+    table: Table
+    fk: str
+    columns: tuple[str, ...]
+    order: Callable[[Row], Any]
+    match: Callable[[Row, int], Any]
+
+
+@dataclass(frozen=True)
 class _Spec:
-    """How one kind of record is stored: its table and content columns, and its child tables
-    (each with the foreign-key column pointing at the parent and its content columns)."""
+    """How one kind of record is stored: its table and content columns, and its child
+    tables."""
 
     table: Table
     columns: tuple[str, ...]
-    children: tuple[tuple[Table, str, tuple[str, ...], Callable[[Row], Any]], ...] = ()
+    children: tuple[_ChildSpec, ...] = ()
     extra: Callable[[], Row] = dict
 
 
-def _child_spec(
-    model: Any, parent_fk: str, columns: tuple[str, ...], order: Callable[[Row], Any]
-) -> tuple[Table, str, tuple[str, ...], Callable[[Row], Any]]:
-    return (_table(model), parent_fk, columns, order)
+def _by_id(child: Row) -> Any:
+    return child["id"]
 
 
+def _position(child: Row, n: int) -> Any:
+    return n
+
+
+# Sending systems give children no ids of their own (a CSV row has none; a FHIR Condition's id
+# is the sender's), so a child is its parent plus its place: a diagnosis its rank (unique per
+# encounter), a procedure or prescription item its position as sent. An update keeps the ids
+# (and FHIR ids) of the children still there.
 _ENCOUNTER_SPEC = _Spec(
     _table(Encounter),
     _ENCOUNTER_COLUMNS,
     (
-        _child_spec(Diagnosis, "encounter_id", _DIAGNOSIS_COLUMNS, lambda c: c["rank"]),
-        _child_spec(Procedure, "encounter_id", _PROCEDURE_COLUMNS, lambda c: c["id"]),
+        _ChildSpec(
+            _table(Diagnosis),
+            "encounter_id",
+            _DIAGNOSIS_COLUMNS,
+            lambda c: c["rank"],
+            lambda c, n: c["rank"],
+        ),
+        _ChildSpec(_table(Procedure), "encounter_id", _PROCEDURE_COLUMNS, _by_id, _position),
     ),
     extra=lambda: {"updated_at": now()},
 )
@@ -538,7 +559,7 @@ _RESULT_SPEC = _Spec(_table(Result), _RESULT_COLUMNS)
 _PRESCRIPTION_SPEC = _Spec(
     _table(Prescription),
     _PRESCRIPTION_COLUMNS,
-    (_child_spec(PrescriptionItem, "prescription_id", _ITEM_COLUMNS, lambda c: c["id"]),),
+    (_ChildSpec(_table(PrescriptionItem), "prescription_id", _ITEM_COLUMNS, _by_id, _position),),
 )
 
 
@@ -555,15 +576,22 @@ def _values(row: Row, columns: Sequence[str]) -> list[Any]:
 def _content(spec: _Spec, row: Row, children: Sequence[Sequence[Row]]) -> str:
     main = _values(row, spec.columns)
     kids = [
-        [_values(child, cols) for child in group]
-        for (_, _, cols, _), group in zip(spec.children, children, strict=True)
+        [_values(child, c.columns) for child in group]
+        for c, group in zip(spec.children, children, strict=True)
     ]
     return _fingerprint(main, *kids)
 
 
-def _stored(session: Session, spec: _Spec, keys: list[Key]) -> dict[Key, tuple[int, str]]:
-    """(id, content fingerprint) of the stored rows for `keys`: one query per source system
-    and chunk for the rows, one per child table."""
+@dataclass
+class _StoredRecord:
+    id: int
+    fingerprint: str
+    children: list[list[Row]]  # per child table, in `order`, every column
+
+
+def _stored(session: Session, spec: _Spec, keys: list[Key]) -> dict[Key, _StoredRecord]:
+    """The stored rows for `keys` with their children and content fingerprint: one query per
+    source system and chunk for the rows, one per child table."""
     t = spec.table
     by_system: dict[str, list[str]] = defaultdict(list)
     for system, sid in keys:
@@ -571,27 +599,25 @@ def _stored(session: Session, spec: _Spec, keys: list[Key]) -> dict[Key, tuple[i
     rows: dict[int, tuple[Key, Row]] = {}
     cols = [t.c.id, t.c.source_system, t.c.source_id, *(t.c[c] for c in spec.columns)]
     for system, ids in by_system.items():
-        for chunk in _chunks(ids, 5000):
-            for rec in session.execute(
-                select(*cols).where(t.c.source_system == system, t.c.source_id.in_(chunk))
-            ).mappings():
-                rows[rec["id"]] = ((rec["source_system"], rec["source_id"]), dict(rec))
+        for rec in session.execute(
+            select(*cols).where(t.c.source_system == system, in_values(session, t.c.source_id, ids))
+        ).mappings():
+            rows[rec["id"]] = ((rec["source_system"], rec["source_id"]), dict(rec))
     if not rows:
         return {}
     children: dict[int, list[list[Row]]] = {rid: [[] for _ in spec.children] for rid in rows}
     parent_ids = list(rows)
-    for n, (child, fk, ccols, order) in enumerate(spec.children):
-        for start in range(0, len(parent_ids), 5000):
-            chunk_ids = parent_ids[start : start + 5000]
-            for rec in session.execute(
-                select(child.c.id, child.c[fk], *(child.c[c] for c in ccols)).where(
-                    child.c[fk].in_(chunk_ids)
-                )
-            ).mappings():
-                children[rec[fk]][n].append(dict(rec))
+    for n, c in enumerate(spec.children):
+        for rec in session.execute(
+            select(c.table).where(in_values(session, c.table.c[c.fk], parent_ids))
+        ).mappings():
+            children[rec[c.fk]][n].append(dict(rec))
         for rid in rows:
-            children[rid][n].sort(key=order)
-    return {key: (rid, _content(spec, row, children[rid])) for rid, (key, row) in rows.items()}
+            children[rid][n].sort(key=c.order)
+    return {
+        key: _StoredRecord(rid, _content(spec, row, children[rid]), children[rid])
+        for rid, (key, row) in rows.items()
+    }
 
 
 def _upsert(
@@ -601,23 +627,23 @@ def _upsert(
     spec: _Spec,
     written: dict[tuple[str, int], int],
 ) -> dict[Key, int]:
-    """Insert new rows, update changed ones (replacing their children), skip unchanged ones.
-    Returns the id of every planned record by key."""
+    """Insert new rows, update changed ones (and their children in place), skip unchanged
+    ones. Returns the id of every planned record by key."""
     t = spec.table
     stored = _stored(session, spec, [p.key for p in planned])
     ids: dict[Key, int] = {}
     new: list[_Planned] = []
-    changed: list[_Planned] = []
+    changed: list[tuple[_Planned, _StoredRecord]] = []
     for p in planned:
         hit = stored.get(p.key)
         if hit is None:
             new.append(p)
-        elif hit[1] == _content(spec, p.row, p.children):
-            ids[p.key] = hit[0]
+        elif hit.fingerprint == _content(spec, p.row, p.children):
+            ids[p.key] = hit.id
             report.unchanged += 1
         else:
-            ids[p.key] = hit[0]
-            changed.append(p)
+            ids[p.key] = hit.id
+            changed.append((p, hit))
     extra = spec.extra()
     if new:
         new_ids = _allocate_ids(session, t, len(new))
@@ -632,32 +658,62 @@ def _upsert(
             session, t, ("id", *spec.columns, "source_system", "source_id", *extra_cols), rows
         )
         report.created += len(new)
+    # children to insert: all of the new records', and those a changed record gained
+    added: list[list[tuple[int, Row]]] = [
+        [(ids[p.key], c) for p in new for c in p.children[n]] for n in range(len(spec.children))
+    ]
     if changed:
         session.execute(
             update(t).where(t.c.id == _bind_id()),
-            [{"_id": ids[p.key], **p.row, **extra} for p in changed],
+            [{"_id": hit.id, **p.row, **extra} for p, hit in changed],
         )
-        changed_ids = [ids[p.key] for p in changed]
-        for child, fk, _, _ in spec.children:
-            for start in range(0, len(changed_ids), 5000):
-                session.execute(
-                    delete(child).where(child.c[fk].in_(changed_ids[start : start + 5000]))
-                )
+        for n, c in enumerate(spec.children):
+            _update_children(session, c, [(p.children[n], hit) for p, hit in changed], n, added[n])
         report.updated += len(changed)
-    for n, (child, fk, _, _) in enumerate(spec.children):
-        first = next((p.children[n][0] for p in (*new, *changed) if p.children[n]), None)
-        if first is None:
+    for n, c in enumerate(spec.children):
+        if not added[n]:
             continue
-        names = tuple(first)
-        kids = [
-            (ids[p.key], *[c[name] for name in names])
-            for p in (*new, *changed)
-            for c in p.children[n]
-        ]
-        _bulk_insert(session, child, (fk, *names), kids)
-    for p in (*new, *changed):
+        names = tuple(added[n][0][1])
+        kids = [(parent, *[child[name] for name in names]) for parent, child in added[n]]
+        _bulk_insert(session, c.table, (c.fk, *names), kids)
+    for p in (*new, *(p for p, _ in changed)):
         written[(p.table, p.row["resident_id"])] += 1
     return ids
+
+
+def _update_children(
+    session: Session,
+    spec: _ChildSpec,
+    pairs: list[tuple[list[Row], _StoredRecord]],
+    n: int,
+    added: list[tuple[int, Row]],
+) -> None:
+    """Bring the children of changed records in line with the incoming ones, keeping ids: a
+    child matched (by `spec.match`) to a stored one updates it in place when its content
+    differs, an unmatched incoming child is queued in `added`, a stored child no longer sent
+    is deleted."""
+    updates: list[Row] = []
+    removed: list[int] = []
+    for incoming, hit in pairs:
+        old = {spec.match(c, k): c for k, c in enumerate(hit.children[n])}
+        for k, child in enumerate(incoming):
+            match = old.pop(spec.match(child, k), None)
+            if match is None:
+                added.append((hit.id, child))
+            elif any(
+                a != b
+                for a, b in zip(
+                    _values(child, tuple(child)), _values(match, tuple(child)), strict=True
+                )
+            ):
+                updates.append({"_id": match["id"], **child})
+        removed.extend(c["id"] for c in old.values())
+    for start in range(0, len(removed), 5000):
+        session.execute(
+            delete(spec.table).where(spec.table.c.id.in_(removed[start : start + 5000]))
+        )
+    if updates:
+        session.execute(update(spec.table).where(spec.table.c.id == _bind_id()), updates)
 
 
 def _allocate_ids(session: Session, table: Table, n: int) -> list[int]:
@@ -712,7 +768,9 @@ def _audit_imports(
     session: Session, actor: Actor, written: dict[tuple[str, int], int], *, source_system: str
 ) -> None:
     """One audit entry per resident and resource written in this batch (every write of a
-    resident's data is audited, DESIGN §8), appended in one step."""
+    resident's data is audited, DESIGN §8), appended in one step. Equal details are one
+    object, so the audit encodes each only once."""
+    details: dict[int, dict[str, object]] = {}
     audit.append_many(
         session,
         actor,
@@ -721,7 +779,8 @@ def _audit_imports(
                 action="import",
                 resource=resource,
                 resident_id=resident_id,
-                detail={"count": count, "source_system": source_system},
+                detail=details.get(count)
+                or details.setdefault(count, {"count": count, "source_system": source_system}),
             )
             for (resource, resident_id), count in sorted(written.items())
         ],
