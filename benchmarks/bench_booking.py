@@ -20,13 +20,18 @@ raw baseline, medians over `--repeat` runs, for SQLite and (with `--postgres`) P
     .venv/bin/python benchmarks/bench_booking.py [--slots 2000] [--clients 50] \\
         [--postgres postgresql+psycopg://...]  # an empty scratch database: it is reset
 
-Figures on 2026-11-23 (2 cores shared with two other builds, load ~6; `--slots 300
---clients 50 --repeat 3`): PostgreSQL 15, 50 clients: raw 500/s, service 52/s (0.10), no-audit
-73/s (0.15), API 24/s (0.05, p50 747 ms, p99 3.3 s); SQLite, 10 clients: raw 1506/s, service
-70/s, no-audit 70/s, API 29/s. No slot was booked twice in any run. Far below the issue's
-300/s aim: the gap is Python per request (auth, access check over every care-relationship
-provider, profile load, ORM) on contended cores, not the database (raw is 10-20 times faster).
-Before the booking wrote its audit entry last, the audit head cost PostgreSQL 3x (29 vs 84/s).
+Figures on 2026-11-23 (2 cores, quiet machine, `--slots 300 --clients 50 --repeat 3`,
+medians): PostgreSQL 15, 50 clients, API on 1 worker: insert 966/s, raw 432/s, service 38/s,
+no-audit 47/s, API 24/s (p50 961 ms, p99 2.3 s; ratio to single-row INSERT transactions
+0.02); API on 2 workers (`--workers 2`): 36/s (p50 519 ms, p99 2.0 s). SQLite, 10 clients:
+insert 1,912/s, raw 873/s, service 111/s, API 58/s (p50 79 ms). No slot was booked twice in
+any run. Far below the issue's 300/s aim. One booking in one thread takes 10.9 ms on
+PostgreSQL (9 statements; 92/s), and concurrency makes it slower, not faster: at any moment
+about ten transactions that won their slot wait for the audit chain head, whose holder waits
+for its Python thread to send the next statement, and the slots' second contenders wait for
+those. Next steps: the head taken, hashed and the entry written in one server-side statement
+(then only the COMMIT is inside the queue), and statements prebuilt with bound parameters
+(building SQLAlchemy expressions is a third of the Python time).
 """
 
 from __future__ import annotations

@@ -163,6 +163,8 @@ def main() -> None:
     print(f"  hand-written SQL   {t_sql * 1000:8.1f} ms   Ibis/SQL ratio {t_ibis / t_sql:.2f}x")
     print(f"  pandas             {t_pandas * 1000:8.1f} ms   speed-up over pandas "
           f"{t_pandas / t_ibis:.1f}x")  # fmt: skip
+    if args.residents >= 1_000_000:
+        return
     scale = Decimal(1_000_000) / Decimal(max(args.residents, 1))
     print(f"extrapolated to 1,000,000 residents (~{int(encounters * scale):,} encounters, linear, "
           f"not measured): first sync ~{first_sync * float(scale):.0f} s, full set "

@@ -166,10 +166,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         _sqlite_gated(engine)
         return engine
-    # More connections than the server's 40 worker threads: a request holds one for its whole
-    # transaction, and threads queueing for a connection would hold none of the locks that
-    # the others wait for.
-    return create_engine(url, echo=echo, pool_size=20, max_overflow=40, pool_pre_ping=True)
+    # Fewer connections than the server's 40 worker threads is safe: a request's connection
+    # goes back to the pool when its transaction commits, in the thread that used it (see
+    # core.http.CommitOnReturnRoute), so a thread waiting for one never holds a lock that
+    # another waits for; and several worker processes stay within the server's
+    # max_connections (100 by default).
+    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
 @lru_cache
