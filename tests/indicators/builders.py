@@ -32,6 +32,7 @@ def visit(
     scope: str = "local",
     tcm: bool = False,
     resident: int = 1,
+    home_group: int | None = G1,
     total_fen: int = 0,
     ooc_fen: int = 0,
 ) -> dict[str, Any]:
@@ -40,6 +41,7 @@ def visit(
         id=_next(),
         resident_id=resident,
         group_id=group,
+        resident_group=home_group,
         member=member,
         in_group=int(member is not None),
         is_primary=int(primary if primary is not None else member in (TOWN, VILLAGE)),
@@ -70,6 +72,7 @@ def stay(
     delivery: bool = False,
     chronic4: bool = False,
     resident: int = 1,
+    home_group: int | None = G1,
     total_fen: int = 0,
     ooc_fen: int = 0,
 ) -> dict[str, Any]:
@@ -81,6 +84,7 @@ def stay(
         id=_next(),
         resident_id=resident,
         group_id=group,
+        resident_group=home_group,
         member=member,
         in_group=int(member is not None),
         is_primary=int(member in (TOWN, VILLAGE)),

@@ -81,6 +81,32 @@ def test_county_and_city_visit_shares_count_visits_and_admissions_by_scope() -> 
     assert run(s, "city_visit_share")[ALL][2] == D("0.666667")
 
 
+def test_a_groups_coverage_counts_its_own_residents_care_wherever_they_sought_it() -> None:
+    """县域内就诊率 of a group is about the group's residents: their visits outside the county
+    (at no member, so with no group of their own) count against it, and a visit of another
+    group's resident at one of its members counts for that other group."""
+    s = store(
+        encounter=[
+            visit(date(2025, 2, 1), scope="local"),  # G1 resident at a G1 member
+            visit(date(2025, 2, 2), member=None, group=None, scope="out_of_county"),  # G1 res.
+            stay(
+                date(2025, 3, 1), date(2025, 3, 4), member=None, group=None, scope="out_of_province"
+            ),  # a G1 resident admitted outside the province
+            visit(date(2025, 2, 3), scope="local", home_group=G2),  # G2 resident at G1
+            visit(date(2025, 2, 4), member=None, group=None, scope="out_of_city", home_group=G2),
+        ]
+    )
+    # G1's residents: 3 encounters, 1 within the county.
+    assert run(s, "county_visit_share", group_id=G1)[ALL] == (1, 3, D("0.333333"))
+    assert run(s, "county_inpatient_share", group_id=G1)[ALL] == (0, 1, D("0.000000"))
+    assert run(s, "out_of_county_inpatient_share", group_id=G1)[ALL] == (1, 1, D("1.000000"))
+    # G2's residents: 2 encounters, 1 within the county (at a G1 member).
+    assert run(s, "county_visit_share", group_id=G2)[ALL] == (1, 2, D("0.500000"))
+    by_group = run(s, "city_visit_share", by=("group",))
+    assert by_group[(G1, None, None, None)][:2] == (2, 3)  # out of county is in the city
+    assert by_group[(G2, None, None, None)][:2] == (1, 2)
+
+
 def test_county_inpatient_share_and_its_complement_use_admissions_only() -> None:
     s = store(
         encounter=[

@@ -152,11 +152,11 @@ def measure_expr(
     if m.where is not None:
         t = t.filter(m.where(t))
     if group_id is not None:
-        t = t.filter(t.group_id == group_id)
+        t = t.filter(t[m.group] == group_id)
     keys: dict[str, Any] = {}
     for dim in dims:
         if dim == "group":
-            keys["g"] = t.group_id
+            keys["g"] = t[m.group]
         elif dim == "member":
             keys["m"] = t.member
         elif dim == "month" and m.date is not None:
@@ -196,17 +196,18 @@ def batched_expr(
     group_id: int | None = None,
     band: str | None = None,
     grid: str = "grid",
+    group: str = "group_id",
 ) -> Table:
     """One aggregate over `t` with a conditional sum `v<i>` per measure (all measures share
     the table or its preparation, the date column, the dimensions and the band)."""
     if date_column is not None:
         t = t.filter((t[date_column] >= start) & (t[date_column] <= end))
     if group_id is not None:
-        t = t.filter(t.group_id == group_id)
+        t = t.filter(t[group] == group_id)
     keys: dict[str, Any] = {}
     for dim in dims:
         if dim == "group":
-            keys["g"] = t.group_id
+            keys["g"] = t[group]
         elif dim == "member":
             keys["m"] = t.member
         elif dim == "month" and date_column is not None:
@@ -260,7 +261,7 @@ def compute(
     # Measures over the same table, date column and dimensions run as one query with one
     # conditional sum each (one scan instead of one per measure); prepared and banded
     # measures run alone.
-    Plan = tuple[object, str | None, tuple[Dimension, ...], str | None, str]
+    Plan = tuple[object, str | None, tuple[Dimension, ...], str | None, str, str]
     plans: dict[Plan, list[Measure]] = {}
     for indicator in indicators:
         dims = tuple(d for d in by if indicator.supports(d))
@@ -274,13 +275,15 @@ def compute(
                 continue
             source: object = m.prepare if m.prepare is not None else m.table
             grid = m.grid if "grid" in dims else "grid"
-            batch = plans.setdefault((source, m.date, dims, m.band, grid), [])
+            batch = plans.setdefault((source, m.date, dims, m.band, grid, m.group), [])
             if all(other is not m for other in batch):
                 batch.append(m)
-    for (_source, date_column, dims, band, grid), measures in plans.items():
+    for (_source, date_column, dims, band, grid, group_column), measures in plans.items():
         first = measures[0]
         base = first.prepare(tables, start, end) if first.prepare else tables[first.table]
-        expr = batched_expr(base, date_column, measures, start, end, dims, group_id, band, grid)
+        expr = batched_expr(
+            base, date_column, measures, start, end, dims, group_id, band, grid, group_column
+        )
         result = engine.run(expr)
         for index, m in enumerate(measures):
             cache[(id(m), dims)] = _collect(_rows(result, f"v{index}"))

@@ -64,6 +64,10 @@ class Measure:
     prepare: Callable[[Tables, Day, Day], Table] | None = None
     band: str | None = None  # an extra grouping column (life-table age bands)
     grid: str = "grid"  # the column giving the row's grid (see the module docstring)
+    # the column giving the row's group: the institution's by default; the resident's home
+    # group for where a group's own residents sought care (their visits outside the group,
+    # at no member, count too)
+    group: str = "group_id"
 
 
 @dataclass(frozen=True)
@@ -349,6 +353,7 @@ def premature_mortality(deaths: dict[object, int], population: dict[object, int]
 # --- the registry ---------------------------------------------------------------------------
 
 E = "encounter"
+RG = "resident_group"  # a resident's home group (their home institution's), see Measure.group
 INDICATORS: tuple[Indicator, ...] = (
     Indicator(
         slug="primary_visit_share",
@@ -374,8 +379,8 @@ INDICATORS: tuple[Indicator, ...] = (
         title="县域内就诊率",
         title_en="Share of care within the county",
         unit="share",
-        numerator=Measure(E, "visit_day", lambda t: t.local == 1),
-        denominator=Measure(E, "visit_day"),
+        numerator=Measure(E, "visit_day", lambda t: t.local == 1, group=RG),
+        denominator=Measure(E, "visit_day", group=RG),
         numerator_label="县域内门急诊与入院人次",
         denominator_label="网格居民门急诊与入院总人次",
         definition=(
@@ -393,8 +398,8 @@ INDICATORS: tuple[Indicator, ...] = (
         title="市域内就诊率",
         title_en="Share of care within the city",
         unit="share",
-        numerator=Measure(E, "visit_day", lambda t: t.in_city == 1),
-        denominator=Measure(E, "visit_day"),
+        numerator=Measure(E, "visit_day", lambda t: t.in_city == 1, group=RG),
+        denominator=Measure(E, "visit_day", group=RG),
         numerator_label="市域内门急诊与入院人次",
         denominator_label="网格居民门急诊与入院总人次",
         definition="市域内（本县及本市他县）就诊人次 ÷ 居民全部就诊人次，口径同县域内就诊率。",
@@ -408,8 +413,10 @@ INDICATORS: tuple[Indicator, ...] = (
         title="参保人县域内住院人次占比",
         title_en="Share of admissions within the county",
         unit="share",
-        numerator=Measure(E, "visit_day", lambda t: (t.is_inpatient == 1) & (t.local == 1)),
-        denominator=Measure(E, "visit_day", _admissions),
+        numerator=Measure(
+            E, "visit_day", lambda t: (t.is_inpatient == 1) & (t.local == 1), group=RG
+        ),
+        denominator=Measure(E, "visit_day", _admissions, group=RG),
         numerator_label="县域内入院人次",
         denominator_label="网格居民入院总人次",
         definition=(
@@ -426,8 +433,10 @@ INDICATORS: tuple[Indicator, ...] = (
         title="县域外住院人次占比",
         title_en="Share of admissions outside the county",
         unit="share",
-        numerator=Measure(E, "visit_day", lambda t: (t.is_inpatient == 1) & (t.local == 0)),
-        denominator=Measure(E, "visit_day", _admissions),
+        numerator=Measure(
+            E, "visit_day", lambda t: (t.is_inpatient == 1) & (t.local == 0), group=RG
+        ),
+        denominator=Measure(E, "visit_day", _admissions, group=RG),
         numerator_label="县域外入院人次",
         denominator_label="网格居民入院总人次",
         definition="县域外住院人次 ÷ 住院总人次（按入院日），即 1 − 参保人县域内住院人次占比。",

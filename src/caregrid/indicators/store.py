@@ -109,6 +109,7 @@ def _encounter_query(after_id: int, since: datetime | None) -> Executable:
     )
     dx = aliased(Diagnosis)
     home = aliased(Resident)
+    home_member = aliased(Institution)
     changed = Encounter.id > after_id
     if since is not None:
         changed = or_(changed, Encounter.updated_at > since)
@@ -122,6 +123,7 @@ def _encounter_query(after_id: int, since: datetime | None) -> Executable:
             Institution.role,
             Institution.grid_id.label("member_grid"),
             home.grid_id.label("grid"),
+            home_member.group_id.label("resident_group"),
             Encounter.encounter_class,
             Encounter.area_scope,
             Encounter.started_at,
@@ -138,6 +140,7 @@ def _encounter_query(after_id: int, since: datetime | None) -> Executable:
         )
         .outerjoin(Institution, Institution.id == Encounter.institution_id)
         .outerjoin(home, home.id == Encounter.resident_id)
+        .outerjoin(home_member, home_member.id == home.home_institution_id)
         .outerjoin(dx, and_(dx.encounter_id == Encounter.id, dx.rank == 1))
         .outerjoin(procs, procs.c.encounter_id == Encounter.id)
         .where(changed)
@@ -160,6 +163,7 @@ def _encounter_row(r: Any) -> Row:
         "member": r.institution_id,
         "grid": r.grid,
         "member_grid": r.member_grid,
+        "resident_group": r.resident_group,
         "in_group": int(r.institution_id is not None),
         "is_primary": int(r.level in ("primary", "village")),
         "is_lead": int(r.role == "lead"),
@@ -199,6 +203,7 @@ ENCOUNTER_SCHEMA = pa.schema(
         ("member", pa.int64()),
         ("grid", pa.int64()),  # the resident's grid (网格)
         ("member_grid", pa.int64()),  # the grid of the institution that gave the care
+        ("resident_group", pa.int64()),  # the group of the resident's home institution
         ("in_group", pa.int64()),
         ("is_primary", pa.int64()),
         ("is_lead", pa.int64()),
