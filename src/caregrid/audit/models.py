@@ -51,3 +51,5 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
     entry_hash: Mapped[str] = mapped_column(String(64))
+    # the hash before the last append, returned by the single-statement append on PostgreSQL
+    prev_hash: Mapped[str | None] = mapped_column(String(64))

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, Text, func, insert, literal, select, text, update
+from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
 from caregrid.audit.models import AuditEntry, AuditHead
@@ -118,24 +119,70 @@ _HEAD = cast(Table, AuditHead.__table__)
 
 
 def _write(session: Session, at: datetime, fields: Mapping[str, Any]) -> None:
-    """Take the head, then write the entry and move the head's hash onto it. The head stays
-    locked from the first statement to the commit, so every audited transaction queues here:
-    on PostgreSQL the entry and the head's hash go in one statement (a data-modifying CTE),
-    one round trip fewer inside that queue."""
+    """Take the head, write the entry and move the head onto it. The head stays locked from
+    then to the commit, so every audited transaction queues there: on PostgreSQL all of it is
+    one statement (`_write_in_one_statement`), so that only the COMMIT is left inside the
+    queue, not a Python thread's turn between statements."""
+    if _server_side_hashing(session) and _write_in_one_statement(session, at, fields):
+        return
     prev_seq, prev_hash = _take_head(session)
     seq = prev_seq + 1
     entry_hash = compute_hash(prev_hash, {"seq": seq, "at": at, **fields})
-    entry = insert(_ENTRIES).values(
-        seq=seq, at=at, prev_hash=prev_hash, entry_hash=entry_hash, **fields
+    session.execute(
+        insert(_ENTRIES).values(
+            seq=seq, at=at, prev_hash=prev_hash, entry_hash=entry_hash, **fields
+        )
     )
-    head = update(_HEAD).where(_HEAD.c.id == 1)
-    if session.get_bind().dialect.name == "postgresql":
-        written = entry.returning(_ENTRIES.c.entry_hash).cte("written")
-        moved = select(written.c.entry_hash).scalar_subquery()
-        session.execute(head.values(entry_hash=moved).add_cte(written))
-    else:
-        session.execute(entry)
-        session.execute(head.values(entry_hash=entry_hash))
+    session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(entry_hash=entry_hash))
+
+
+_utf8_servers: dict[str, bool] = {}
+
+
+def _server_side_hashing(session: Session) -> bool:
+    """PostgreSQL with a UTF-8 database: its sha256 over the UTF-8 text is Python's."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    key = bind.engine.url.render_as_string(hide_password=True)
+    if key not in _utf8_servers:
+        encoding = session.execute(text("SHOW server_encoding")).scalar()
+        _utf8_servers[key] = str(encoding).upper() in ("UTF8", "UTF-8")
+    return _utf8_servers[key]
+
+
+def _write_in_one_statement(session: Session, at: datetime, fields: Mapping[str, Any]) -> bool:
+    """PostgreSQL: the head advanced, the entry hashed by the server (sha256 of the previous
+    hash and the canonical text, which is the same text `compute_hash` hashes: the seq spliced
+    into the rest, encoded here) and written, in one statement. False when there is no head
+    yet (the first entry ever), for `_write` to create it."""
+    canonical = _canonical({"seq": 0, "at": at, **fields})
+    tail = canonical[canonical.index(",") :]  # everything after "[<seq>"
+    seq = _HEAD.c.seq + 1
+    text_to_hash = _HEAD.c.entry_hash + literal("[") + cast_(seq, Text) + literal(tail, Text)
+    head = (
+        update(_HEAD)
+        .where(_HEAD.c.id == 1)
+        .values(
+            seq=seq,
+            prev_hash=_HEAD.c.entry_hash,
+            entry_hash=func.encode(func.sha256(func.convert_to(text_to_hash, "UTF8")), "hex"),
+        )
+        .returning(_HEAD.c.seq, _HEAD.c.prev_hash, _HEAD.c.entry_hash)
+        .cte("head")
+    )
+    columns = ["seq", "at", *fields, "prev_hash", "entry_hash"]
+    values = [
+        head.c.seq,
+        literal(at, _ENTRIES.c.at.type),
+        *(literal(value, _ENTRIES.c[name].type) for name, value in fields.items()),
+        head.c.prev_hash,
+        head.c.entry_hash,
+    ]
+    written = session.execute(
+        insert(_ENTRIES).from_select(columns, select(*values)).returning(_ENTRIES.c.seq)
+    ).first()
+    return written is not None
 
 
 @dataclass(frozen=True)
