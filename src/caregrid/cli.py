@@ -65,10 +65,23 @@ def serve(
             help="工作进程数（每个进程占用一个 CPU 核；多进程仅适用于 PostgreSQL）",
         ),
     ] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="每个工作进程处理请求的线程数（默认 8，即 CAREGRID_THREADS）",
+        ),
+    ] = None,
 ) -> None:
     """在浏览器中提供已有数据库的服务（启动前自动应用迁移）。"""
     from caregrid.core.migrate import upgrade
+    from caregrid.settings import get_settings
 
+    if threads is not None:
+        # before the engine is made (its pool follows the threads) and for worker processes
+        os.environ["CAREGRID_THREADS"] = str(threads)
+        get_settings.cache_clear()
     upgrade()
     _serve(host, port, jobs, workers)
 

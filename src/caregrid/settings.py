@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     jobs_interval_seconds: int = Field(
         default=300, ge=1, description="seconds between two passes of the periodic jobs"
     )
+    threads: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="worker threads per server process for the synchronous endpoints (each "
+        "holds at most one database connection; more threads than cores only add contention "
+        "for the interpreter lock and the database's row locks)",
+    )
     cookie_secure: bool = Field(default=False, description="set Secure on cookies (behind TLS)")
     echo_sql: bool = False
 

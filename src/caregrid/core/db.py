@@ -166,12 +166,14 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         _sqlite_gated(engine)
         return engine
-    # Fewer connections than the server's 40 worker threads is safe: a request's connection
-    # goes back to the pool when its transaction commits, in the thread that used it (see
-    # core.http.CommitOnReturnRoute), so a thread waiting for one never holds a lock that
-    # another waits for; and several worker processes stay within the server's
-    # max_connections (100 by default).
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # As many kept connections as the server has worker threads (`threads`, each holds at
+    # most one: it goes back to the pool when its transaction commits, in the thread that used
+    # it, see core.http.CommitOnReturnRoute), and two for the periodic jobs and the event
+    # loop's own work: with fewer, every request beyond them opened and closed a connection
+    # of its own. The overflow serves scripts and tests that run more threads; several worker
+    # processes stay within the server's max_connections (100 by default).
+    kept = max(get_settings().threads + 2, 5)
+    return create_engine(url, echo=echo, pool_size=kept, max_overflow=20, pool_pre_ping=True)
 
 
 @lru_cache
