@@ -8,9 +8,10 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, Text, func, insert, literal, select, text, update
+from sqlalchemy import Insert, Table, Text, bindparam, func, insert, literal, select, text, update
 from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
@@ -158,8 +159,19 @@ def _write_in_one_statement(session: Session, at: datetime, fields: Mapping[str,
     yet (the first entry ever), for `_write` to create it."""
     canonical = _canonical({"seq": 0, "at": at, **fields})
     tail = canonical[canonical.index(",") :]  # everything after "[<seq>"
+    written = session.execute(
+        _one_statement(tuple(fields)), {"audit_at": at, "audit_tail": tail, **fields}
+    ).first()
+    return written is not None
+
+
+@lru_cache(maxsize=4)
+def _one_statement(names: tuple[str, ...]) -> Insert:
+    """`_write_in_one_statement`'s INSERT for entries with these fields, built once: the
+    entry's values are parameters named after its columns."""
     seq = _HEAD.c.seq + 1
-    text_to_hash = _HEAD.c.entry_hash + literal("[") + cast_(seq, Text) + literal(tail, Text)
+    tail = bindparam("audit_tail", type_=Text)
+    text_to_hash = _HEAD.c.entry_hash + literal("[") + cast_(seq, Text) + tail
     head = (
         update(_HEAD)
         .where(_HEAD.c.id == 1)
@@ -171,18 +183,15 @@ def _write_in_one_statement(session: Session, at: datetime, fields: Mapping[str,
         .returning(_HEAD.c.seq, _HEAD.c.prev_hash, _HEAD.c.entry_hash)
         .cte("head")
     )
-    columns = ["seq", "at", *fields, "prev_hash", "entry_hash"]
+    columns = ["seq", "at", *names, "prev_hash", "entry_hash"]
     values = [
         head.c.seq,
-        literal(at, _ENTRIES.c.at.type),
-        *(literal(value, _ENTRIES.c[name].type) for name, value in fields.items()),
+        bindparam("audit_at", type_=_ENTRIES.c.at.type),
+        *(bindparam(name, type_=_ENTRIES.c[name].type) for name in names),
         head.c.prev_hash,
         head.c.entry_hash,
     ]
-    written = session.execute(
-        insert(_ENTRIES).from_select(columns, select(*values)).returning(_ENTRIES.c.seq)
-    ).first()
-    return written is not None
+    return insert(_ENTRIES).from_select(columns, select(*values)).returning(_ENTRIES.c.seq)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ concurrent updates of one row queue on its row lock and the losers see the row a
 from __future__ import annotations
 
 import secrets
+import typing
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import Integer, and_, cast, func, literal, or_, select, update
+from sqlalchemy import Integer, Table, Update, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -316,15 +318,26 @@ def departments_with_slots(session: Session, actor: Actor, institution_id: int) 
     return set(session.scalars(stmt.distinct()))
 
 
+_SLOTS = typing.cast(Table, Slot.__table__)
+_TAKE_ID = bindparam("take_slot_id", type_=Integer)
+_TAKE_AT = bindparam("take_at", type_=Slot.start_at.type)
+_TAKE_TOKEN = bindparam("take_token", type_=Slot.hold_token.type)
+_RELEASED_BEFORE = bindparam("take_released_before", type_=Slot.start_at.type)
+_ACTOR_INSTITUTION = bindparam("booking_actor_institution_id", type_=Integer)
+
+# The slot, its schedule's fee and the caller's institution level (`_booking_context`)
+_BOOKING_CONTEXT = (
+    select(Slot, Schedule.registration_fee_fen, registry.institution_level(_ACTOR_INSTITUTION))
+    .join(Schedule, Schedule.id == Slot.schedule_id)
+    .where(Slot.id == _TAKE_ID)
+)
+
+
 def _booking_context(session: Session, actor: Actor, slot_id: int) -> tuple[Slot, int, bool]:
     """The slot, its schedule's registration fee and whether the caller may take reserved
     slots, in one query (`get_slot`, the schedule and `actor_may_use_reserved` together)."""
     found = session.execute(
-        select(
-            Slot, Schedule.registration_fee_fen, registry.institution_level(actor.institution_id)
-        )
-        .join(Schedule, Schedule.id == Slot.schedule_id)
-        .where(Slot.id == slot_id)
+        _BOOKING_CONTEXT, {_TAKE_ID.key: slot_id, _ACTOR_INSTITUTION.key: actor.institution_id}
     ).one_or_none()
     if found is None or (actor.role != "system" and found[0].group_id != actor.group_id):
         raise SlotNotFound("未找到该号源", slot_id=slot_id)
@@ -339,19 +352,47 @@ def get_slot(session: Session, actor: Actor, slot_id: int) -> Slot:
     return slot
 
 
-def _open_condition(at: datetime, token: str | None) -> object:
-    free_or_lapsed = or_(Slot.status == "free", and_(Slot.status == "held", Slot.held_until <= at))
+@lru_cache(maxsize=16)
+def _take(with_token: bool, may_reserved: bool, releases: bool) -> Update:
+    """The conditional UPDATE that takes a slot (hold or book; the caller adds the values):
+    it matches only a slot still in the future and free, or held with the caller's token, or
+    whose hold lapsed; and, for a caller who may not use reserved capacity, only a general
+    slot or a reserved one past its release time. Built once per shape, with parameters:
+    `_take_parameters`."""
+    c = _SLOTS.c
+    is_open = or_(c.status == "free", and_(c.status == "held", c.held_until <= _TAKE_AT))
+    if with_token:
+        is_open = or_(is_open, and_(c.status == "held", c.hold_token == _TAKE_TOKEN))
+    conditions = [c.id == _TAKE_ID, c.start_at > _TAKE_AT, is_open]
+    if not may_reserved:
+        general = c.pool == "general"
+        conditions.append(or_(general, c.start_at <= _RELEASED_BEFORE) if releases else general)
+    return update(_SLOTS).where(*conditions)
+
+
+def _take_parameters(
+    slot_id: int, at: datetime, token: str | None, may_reserved: bool, release_hours: float | None
+) -> tuple[Update, dict[str, object]]:
+    params: dict[str, object] = {_TAKE_ID.key: slot_id, _TAKE_AT.key: at}
     if token:
-        return or_(free_or_lapsed, and_(Slot.status == "held", Slot.hold_token == token))
-    return free_or_lapsed
+        params[_TAKE_TOKEN.key] = token
+    releases = not may_reserved and release_hours is not None
+    if releases:
+        params[_RELEASED_BEFORE.key] = at + timedelta(hours=release_hours or 0)
+    return _take(bool(token), may_reserved, releases), params
 
 
-def _reserved_condition(may_reserved: bool, at: datetime, release_hours: float | None) -> object:
-    if may_reserved:
-        return literal(True)
-    if release_hours is None:
-        return Slot.pool == "general"
-    return or_(Slot.pool == "general", Slot.start_at <= at + timedelta(hours=release_hours))
+_BOOK = {
+    "status": "booked",
+    "hold_token": None,
+    "held_until": None,
+    "held_by_user_id": None,
+}
+
+
+@lru_cache(maxsize=16)
+def _booking(take: Update) -> Update:
+    return take.values(**_BOOK)
 
 
 def _check_bookable(
@@ -383,21 +424,15 @@ def hold_slot(session: Session, actor: Actor, slot_id: int) -> tuple[Slot, str]:
     may_reserved = actor_may_use_reserved(session, actor)
     _check_bookable(slot, at, may_reserved, cp.release_hours)
     token = secrets.token_hex(16)
+    take, params = _take_parameters(slot_id, at, None, may_reserved, cp.release_hours)
     result = session.execute(
-        update(Slot)
-        .where(
-            Slot.id == slot_id,
-            Slot.start_at > at,
-            _open_condition(at, None),  # type: ignore[arg-type]
-            _reserved_condition(may_reserved, at, cp.release_hours),  # type: ignore[arg-type]
-        )
-        .values(
+        take.values(
             status="held",
             hold_token=token,
             held_until=at + timedelta(minutes=rules.HOLD_MINUTES),
             held_by_user_id=actor.user_id,
-        )
-        .execution_options(synchronize_session=False)
+        ),
+        params,
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise SlotTaken("该号源已被他人预约或锁定", field="slot_id", slot_id=slot_id)
@@ -451,22 +486,11 @@ def book_slot(
         and not rules.reserved_released(slot.start_at, at, cp.release_hours)
         else "general"
     )
-    result = session.execute(
-        update(Slot)
-        .where(
-            Slot.id == slot_id,
-            Slot.start_at > at,
-            _open_condition(at, hold_token),  # type: ignore[arg-type]
-            _reserved_condition(may_reserved, at, cp.release_hours),  # type: ignore[arg-type]
-        )
-        .values(status="booked", hold_token=None, held_until=None, held_by_user_id=None)
-        .execution_options(synchronize_session=False)
-    )
+    take, params = _take_parameters(slot_id, at, hold_token, may_reserved, cp.release_hours)
+    result = session.execute(_booking(take), params)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise SlotTaken("该号源已被他人预约，请选择其他号源", field="slot_id", slot_id=slot_id)
-    for name, value in (
-        ("status", "booked"), ("hold_token", None), ("held_until", None), ("held_by_user_id", None)
-    ):  # fmt: skip
+    for name, value in _BOOK.items():
         set_committed_value(slot, name, value)  # what the UPDATE wrote, without reading it back
     registration = Registration(
         resident_id=resident_id,

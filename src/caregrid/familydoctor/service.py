@@ -571,14 +571,14 @@ def _serves_on_a_team(session: Session, actor: Actor) -> bool:
 
 
 @relationship_provider("contract")
-def _contracted_team(actor: Actor, resident_id: int) -> Select[Any] | None:
+def _contracted_team(actor: Actor, resident: ColumnElement[int]) -> Select[Any] | None:
     """Members of the resident's contracted team and the staff of its base institution."""
     if actor.practitioner_id is None and actor.institution_id is None:
         return None
     stmt = (
         select(Contract.id)
         .join(Team, Team.id == Contract.team_id)
-        .where(Contract.resident_id == resident_id, Contract.status == "active")
+        .where(Contract.resident_id == resident, Contract.status == "active")
     )
     conditions: list[ColumnElement[bool]] = []
     if actor.institution_id is not None:

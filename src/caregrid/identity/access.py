@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, case, exists, literal, select
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, case, exists, literal, select
 from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
@@ -29,8 +30,12 @@ CLINICAL_ROLES = frozenset({"doctor", "coordinator", "centre_staff", "pharmacist
 # Roles that may search the master patient index (results are masked).
 INDEX_SEARCH_ROLES = CLINICAL_ROLES | {"admin"}
 
-# provider(actor, resident_id) -> a SELECT with a row when the relationship exists, or None
-Provider = Callable[[Actor, int], Select[Any] | None]
+# provider(actor, resident) -> a SELECT with a row when the relationship exists, or None.
+# `resident` is the resident id's bound parameter and `at` the time of the check's: the
+# statement is built once per caller and reused (building it took more time than running it).
+Provider = Callable[[Actor, ColumnElement[int]], Select[Any] | None]
+
+RESIDENT = bindparam("care_resident_id", type_=Integer)
 
 
 @dataclass(frozen=True)
@@ -43,12 +48,13 @@ _providers: list[_Registered] = []
 
 
 def relationship_provider(basis: str) -> Callable[[Provider], Provider]:
-    """Register `provider(actor, resident_id) -> Select | None` under a basis name such as
+    """Register `provider(actor, resident) -> Select | None` under a basis name such as
     "encounter" or "referral". Re-registering a basis replaces the earlier provider."""
 
     def register(provider: Provider) -> Provider:
         _providers[:] = [p for p in _providers if p.basis != basis]
         _providers.append(_Registered(basis, provider))
+        _care_statement.cache_clear()
         return provider
 
     return register
@@ -58,28 +64,39 @@ def registered_bases() -> list[str]:
     return [p.basis for p in _providers]
 
 
-@relationship_provider("break_glass")
-def _emergency_grant(actor: Actor, resident_id: int) -> Select[Any] | None:
-    return select(EmergencyAccess.id).where(
-        EmergencyAccess.user_id == actor.user_id,
-        EmergencyAccess.resident_id == resident_id,
-        EmergencyAccess.expires_at > now(),
-    )
-
-
 def care_basis(session: Session, actor: Actor, resident_id: int) -> str | None:
     """The name of the first care relationship (in registration order) that lets `actor` see
     the resident, or None: one query, a CASE over each provider's EXISTS."""
     if actor.role not in CLINICAL_ROLES or actor.user_id is None:
         return None
+    statement = _care_statement(actor)
+    if statement is None:
+        return None
+    return session.scalar(statement, {RESIDENT.key: resident_id, _NOW.key: now()})
+
+
+@lru_cache(maxsize=2048)
+def _care_statement(actor: Actor) -> Select[Any] | None:
+    """The check's query for one caller (the providers read only the actor's fields), with
+    the resident and the time as parameters; None when no provider applies to the caller."""
     whens = [
         (exists(query), literal(registered.basis))
         for registered in _providers
-        if (query := registered.provider(actor, resident_id)) is not None
+        if (query := registered.provider(actor, RESIDENT)) is not None
     ]
-    if not whens:
-        return None
-    return session.scalar(select(case(*whens, else_=None)))
+    return select(case(*whens, else_=None)) if whens else None
+
+
+_NOW = bindparam("care_now", type_=EmergencyAccess.expires_at.type)
+
+
+@relationship_provider("break_glass")
+def _emergency_grant(actor: Actor, resident: ColumnElement[int]) -> Select[Any] | None:
+    return select(EmergencyAccess.id).where(
+        EmergencyAccess.user_id == actor.user_id,
+        EmergencyAccess.resident_id == resident,
+        EmergencyAccess.expires_at > _NOW,
+    )
 
 
 def require_resident_access(

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
@@ -157,14 +157,17 @@ def open_session(session: Session, user: User, *, kind: str) -> tuple[str, AuthS
     return token, row
 
 
+_SESSION_AND_USER = (
+    select(AuthSession, User)
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.token_hash == bindparam("token_hash"))
+)
+
+
 def resolve_session(session: Session, token: str, *, kind: str) -> User:
     """The user behind a token, or SessionExpired. Web sessions slide: each use pushes the
     idle expiry forward (written at most once a minute)."""
-    found = session.execute(
-        select(AuthSession, User)
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.token_hash == _digest(token))
-    ).one_or_none()
+    found = session.execute(_SESSION_AND_USER, {"token_hash": _digest(token)}).one_or_none()
     current = now()
     if found is None or found[0].kind != kind or found[0].revoked_at is not None:
         raise SessionExpired("登录已失效，请重新登录")

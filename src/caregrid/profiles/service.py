@@ -43,15 +43,18 @@ def overrides(session: Session) -> Sequence[ProfileOverride]:
     return session.scalars(select(ProfileOverride).order_by(ProfileOverride.key)).all()
 
 
+_CHOICE_AND_OVERRIDES = (
+    select(literal(None, String).label("key"), ActiveProfile.profile_id.label("value"))
+    .where(ActiveProfile.id == 1)
+    .union_all(select(ProfileOverride.key, ProfileOverride.value_json))
+)
+
+
 def active_profile(session: Session) -> PolicyProfile:
     """The active profile with the group's stored overrides applied: the choice and the
     overrides read in one query (every booking and rule check asks), the result shared while
     they stay the same."""
-    rows = session.execute(
-        select(literal(None, String).label("key"), ActiveProfile.profile_id.label("value"))
-        .where(ActiveProfile.id == 1)
-        .union_all(select(ProfileOverride.key, ProfileOverride.value_json))
-    ).all()
+    rows = session.execute(_CHOICE_AND_OVERRIDES).all()
     chosen = next((value for key, value in rows if key is None), None)
     stored = tuple(sorted((key, value) for key, value in rows if key is not None))
     return _applied(chosen or get_settings().profile, stored)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
@@ -60,12 +60,12 @@ def record_encounter(
 
 
 @relationship_provider("encounter")
-def _encounter_at_own_institution(actor: Actor, resident_id: int) -> Select[Any] | None:
+def _encounter_at_own_institution(actor: Actor, resident: ColumnElement[int]) -> Select[Any] | None:
     """Staff of an institution where the resident has had an encounter."""
     if actor.institution_id is None:
         return None
     return select(Encounter.id).where(
-        Encounter.resident_id == resident_id, Encounter.institution_id == actor.institution_id
+        Encounter.resident_id == resident, Encounter.institution_id == actor.institution_id
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from caregrid.audit import service as audit
@@ -96,13 +96,13 @@ ACTORS_OF: dict[str, Callable[[Actor, Referral], bool]] = {
 
 
 @relationship_provider("referral")
-def _referral_relationship(actor: Actor, resident_id: int) -> Select[Any] | None:
+def _referral_relationship(actor: Actor, resident: ColumnElement[int]) -> Select[Any] | None:
     """The receiving member's staff see a resident referred to them (and the referring
     member's staff keep seeing one they referred)."""
     if actor.institution_id is None:
         return None
     return select(Referral.id).where(
-        Referral.resident_id == resident_id,
+        Referral.resident_id == resident,
         Referral.status.not_in(("draft", "cancelled")),
         or_(
             Referral.to_institution_id == actor.institution_id,

@@ -13,7 +13,7 @@ from datetime import date
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import ScalarSelect, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -161,7 +161,7 @@ def get_institution(session: Session, institution_id: int) -> Institution:
     return inst
 
 
-def institution_level(institution_id: int | None) -> ScalarSelect[str]:
+def institution_level(institution_id: int | ColumnElement[int] | None) -> ScalarSelect[str]:
     """The level of an institution as a subquery, for a caller that reads it with other rows
     in one query (NULL for no institution)."""
     return select(Institution.level).where(Institution.id == institution_id).scalar_subquery()
@@ -680,12 +680,12 @@ def duplicate_candidates(
 
 
 @relationship_provider("home_institution")
-def _home_institution(actor: Actor, resident_id: int) -> Select[Any] | None:
+def _home_institution(actor: Actor, resident: ColumnElement[int]) -> Select[Any] | None:
     """Staff of the primary-care member that keeps the resident's health record."""
     if actor.institution_id is None:
         return None
     return select(Resident.id).where(
-        Resident.id == resident_id, Resident.home_institution_id == actor.institution_id
+        Resident.id == resident, Resident.home_institution_id == actor.institution_id
     )
 
 
