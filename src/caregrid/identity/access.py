@@ -75,10 +75,11 @@ def care_basis(session: Session, actor: Actor, resident_id: int) -> str | None:
     return session.scalar(statement, {RESIDENT.key: resident_id, _NOW.key: now()})
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=512)
 def _care_statement(actor: Actor) -> Select[Any] | None:
     """The check's query for one caller (the providers read only the actor's fields), with
-    the resident and the time as parameters; None when no provider applies to the caller."""
+    the resident and the time as parameters; None when no provider applies to the caller.
+    About 20 KiB a caller: the 512 most recent callers of a server process are kept."""
     whens = [
         (exists(query), literal(registered.basis))
         for registered in _providers
