@@ -1,7 +1,8 @@
 """Benchmark: concurrent slot booking, and proof that no slot is booked twice.
 
 Four ways of booking the same kind of slots with `--clients` concurrent clients, each slot
-wanted by two clients at once (so every booking races):
+wanted by two clients at once (so every booking races), and the issue's baseline `insert`
+(single-row INSERT transactions on the same server, no race):
 
 1. `api`      through the HTTP API (`POST /api/v1/slots/{id}/book`, bearer token) of the app
               served by uvicorn in a separate process: the full path (auth, access check,
@@ -20,18 +21,21 @@ raw baseline, medians over `--repeat` runs, for SQLite and (with `--postgres`) P
     .venv/bin/python benchmarks/bench_booking.py [--slots 2000] [--clients 50] \\
         [--postgres postgresql+psycopg://...]  # an empty scratch database: it is reset
 
-Figures on 2026-11-23 (2 cores, quiet machine, `--slots 300 --clients 50 --repeat 3`,
-medians): PostgreSQL 15, 50 clients, API on 1 worker: insert 966/s, raw 432/s, service 38/s,
-no-audit 47/s, API 24/s (p50 961 ms, p99 2.3 s; ratio to single-row INSERT transactions
-0.02); API on 2 workers (`--workers 2`): 36/s (p50 519 ms, p99 2.0 s). SQLite, 10 clients:
-insert 1,912/s, raw 873/s, service 111/s, API 58/s (p50 79 ms). No slot was booked twice in
-any run. Far below the issue's 300/s aim. One booking in one thread takes 10.9 ms on
-PostgreSQL (9 statements; 92/s), and concurrency makes it slower, not faster: at any moment
-about ten transactions that won their slot wait for the audit chain head, whose holder waits
-for its Python thread to send the next statement, and the slots' second contenders wait for
-those. Next steps: the head taken, hashed and the entry written in one server-side statement
-(then only the COMMIT is inside the queue), and statements prebuilt with bound parameters
-(building SQLAlchemy expressions is a third of the Python time).
+Figures on 2026-12-06 (2 cores, quiet machine, `--slots 300 --clients 50 --repeat 3`,
+medians; no slot was booked twice in any run). PostgreSQL 15, API on 1 worker: insert
+2,406/s, raw 891/s, service 158/s, no-audit 223/s, API 80/s (p50 341 ms, p99 484 ms; ratio
+to single-row INSERT transactions 0.03); API on 2 workers (`--workers 2`): 115/s (p50 201 ms,
+p99 479 ms). SQLite, 50 clients: insert 2,196/s, raw 981/s, service 182/s, API 91/s (p50
+300 ms, p99 357 ms). One booking in one thread takes 1.9 ms of CPU on PostgreSQL (397/s).
+Still below the issue's 300/s aim: each booking is two requests (the winner's and the
+loser's), about 4.5 ms of server CPU each, of which the booking service is under half; the
+rest is the framework (routing, dependencies, middleware, the thread hand-offs) and the
+sign-in. Earlier, on 2026-11-23: API 24/s on 1 worker and 36/s on 2; what changed is the
+server's threads (8, not 40: threads beyond the cores queued for the interpreter lock and,
+beyond the pool, opened connections), statements built once with bound parameters (building
+SQLAlchemy expressions cost more than running them), and this client (http.client with
+keep-alive; httpx cost 5 ms of CPU a request in 50 threads, a third of all the CPU a booking
+used, on the same two cores).
 """
 
 from __future__ import annotations
@@ -337,9 +341,8 @@ def main() -> None:
     parser.add_argument(
         "--sqlite-clients",
         type=int,
-        default=10,
-        help="clients on SQLite: one writer at a time, so more clients only queue (and beyond"
-        " ~20 through the API the 30 s busy timeout is reached)",
+        default=50,
+        help="clients on SQLite (one writer at a time: more clients only queue)",
     )
     parser.add_argument("--postgres", help="postgresql+psycopg:// URL of a scratch database")
     parser.add_argument(
