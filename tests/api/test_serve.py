@@ -12,6 +12,9 @@ import anyio.to_thread
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+from tests.conftest import _require_postgres
 from tests.support import use_database
 from typer.testing import CliRunner
 
@@ -84,3 +87,30 @@ def test_the_postgresql_pool_keeps_a_connection_per_thread(
         engine.dispose()
     finally:
         get_settings.cache_clear()
+
+
+def test_a_pooled_postgresql_connection_the_server_dropped_is_replaced_before_use() -> None:
+    """The pool checks a connection before handing it out (pre-ping): one the server dropped
+    while it sat in the pool (a restart, an idle timeout) is replaced, and the request never
+    sees it."""
+    url = _require_postgres()
+    engine = make_engine(url)
+    outside = create_engine(url, poolclass=NullPool)  # the server's administrator
+
+    def backend_pid() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+    try:
+        first = backend_pid()
+        with outside.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            gone = text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid")
+            deadline = time.monotonic() + 10
+            while not admin.execute(gone, {"pid": first}).scalar_one():  # ends a moment later
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        assert backend_pid() != first
+    finally:
+        engine.dispose()
+        outside.dispose()
