@@ -178,7 +178,7 @@ def test_navigation_lists_live_and_coming_capabilities(web: Web, city) -> None:
         ("首页", "/"),
         ("医疗集团", "/groups"),
         ("机构目录", "/institutions"),
-        ("居民检索", "/residents"),
+        ("居民与健康档案", "/residents"),
         ("政策方案", "/profile"),
         ("双向转诊", "/referrals"),
         ("号源与床位", "/capacity"),
@@ -187,6 +187,8 @@ def test_navigation_lists_live_and_coming_capabilities(web: Web, city) -> None:
     for item in COMING_NAV:
         assert f'href="/coming/{item.slug}"' in html
     assert html.count("建设中") >= len(COMING_NAV)
+    # the shared record is live (on each resident's page), not announced as coming
+    assert 'href="/coming/record"' not in html and "共享健康档案" not in html
 
 
 @pytest.mark.parametrize("item", COMING_NAV, ids=lambda i: i.slug)

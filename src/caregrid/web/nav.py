@@ -24,7 +24,8 @@ LIVE_NAV = (
     NavItem("home", "首页", "/", True),
     NavItem("groups", "医疗集团", "/groups", True),
     NavItem("institutions", "机构目录", "/institutions", True),
-    NavItem("residents", "居民检索", "/residents", True),
+    # the shared record (timeline, results, recognition) is reached through the resident
+    NavItem("residents", "居民与健康档案", "/residents", True),
     NavItem("familydoctor", "家庭医生签约", "/familydoctor", True),
     NavItem("chronic", "慢病管理", "/chronic", True),
     NavItem("referral", "双向转诊", "/referrals", True),
@@ -43,16 +44,6 @@ LIVE_NAV = (
 
 # Capabilities still being built (DESIGN §3); each links to a page that says what it will do.
 COMING_NAV = (
-    NavItem(
-        "record",
-        "共享健康档案",
-        "/coming/record",
-        False,
-        "每位居民一份跨成员单位的连续健康档案：就诊、诊断、检查检验结果、报告和处方，通过 FHIR R4 "
-        "和 CSV 从各成员单位的 HIS/EMR 汇入。医生开具检查前即可看到其他成员单位近期可互认的结果，"
-        "避免重复检查（检查检验结果互认）。",
-        ("mutual_recognition", "information"),
-    ),
     NavItem(
         "centres",
         "资源共享中心",
