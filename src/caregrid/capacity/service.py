@@ -392,6 +392,7 @@ _BOOK = {
 
 @lru_cache(maxsize=16)
 def _booking(take: Update) -> Update:
+    """`take` (one of `_take`'s cached statements) writing a booking."""
     return take.values(**_BOOK)
 
 
