@@ -370,16 +370,20 @@ def _take(with_token: bool, may_reserved: bool, releases: bool) -> Update:
     return update(_SLOTS).where(*conditions)
 
 
+_Shape = tuple[bool, bool, bool]  # `_take`'s arguments
+
+
 def _take_parameters(
     slot_id: int, at: datetime, token: str | None, may_reserved: bool, release_hours: float | None
-) -> tuple[Update, dict[str, object]]:
+) -> tuple[_Shape, dict[str, object]]:
+    """The shape of `_take` that fits the caller, and its parameters."""
     params: dict[str, object] = {_TAKE_ID.key: slot_id, _TAKE_AT.key: at}
     if token:
         params[_TAKE_TOKEN.key] = token
     releases = not may_reserved and release_hours is not None
     if releases:
         params[_RELEASED_BEFORE.key] = at + timedelta(hours=release_hours or 0)
-    return _take(bool(token), may_reserved, releases), params
+    return (bool(token), may_reserved, releases), params
 
 
 _BOOK = {
@@ -391,9 +395,9 @@ _BOOK = {
 
 
 @lru_cache(maxsize=16)
-def _booking(take: Update) -> Update:
-    """`take` (one of `_take`'s cached statements) writing a booking."""
-    return take.values(**_BOOK)
+def _book(with_token: bool, may_reserved: bool, releases: bool) -> Update:
+    """`_take` writing a booking."""
+    return _take(with_token, may_reserved, releases).values(**_BOOK)
 
 
 def _check_bookable(
@@ -425,9 +429,9 @@ def hold_slot(session: Session, actor: Actor, slot_id: int) -> tuple[Slot, str]:
     may_reserved = actor_may_use_reserved(session, actor)
     _check_bookable(slot, at, may_reserved, cp.release_hours)
     token = secrets.token_hex(16)
-    take, params = _take_parameters(slot_id, at, None, may_reserved, cp.release_hours)
+    shape, params = _take_parameters(slot_id, at, None, may_reserved, cp.release_hours)
     result = session.execute(
-        take.values(
+        _take(*shape).values(
             status="held",
             hold_token=token,
             held_until=at + timedelta(minutes=rules.HOLD_MINUTES),
@@ -487,8 +491,8 @@ def book_slot(
         and not rules.reserved_released(slot.start_at, at, cp.release_hours)
         else "general"
     )
-    take, params = _take_parameters(slot_id, at, hold_token, may_reserved, cp.release_hours)
-    result = session.execute(_booking(take), params)
+    shape, params = _take_parameters(slot_id, at, hold_token, may_reserved, cp.release_hours)
+    result = session.execute(_book(*shape), params)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise SlotTaken("该号源已被他人预约，请选择其他号源", field="slot_id", slot_id=slot_id)
     for name, value in _BOOK.items():

@@ -31,11 +31,13 @@ CLINICAL_ROLES = frozenset({"doctor", "coordinator", "centre_staff", "pharmacist
 INDEX_SEARCH_ROLES = CLINICAL_ROLES | {"admin"}
 
 # provider(actor, resident) -> a SELECT with a row when the relationship exists, or None.
-# `resident` is the resident id's bound parameter and `at` the time of the check's: the
-# statement is built once per caller and reused (building it took more time than running it).
+# `resident` is the resident id as a bound parameter: the check's statement is built once per
+# caller and reused (building it took more time than running it).
 Provider = Callable[[Actor, ColumnElement[int]], Select[Any] | None]
 
-RESIDENT = bindparam("care_resident_id", type_=Integer)
+# The check's parameters: the resident, and the time (break-the-glass grants expire)
+_RESIDENT = bindparam("care_resident_id", type_=Integer)
+_NOW = bindparam("care_now", type_=EmergencyAccess.expires_at.type)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def care_basis(session: Session, actor: Actor, resident_id: int) -> str | None:
     statement = _care_statement(actor)
     if statement is None:
         return None
-    return session.scalar(statement, {RESIDENT.key: resident_id, _NOW.key: now()})
+    return session.scalar(statement, {_RESIDENT.key: resident_id, _NOW.key: now()})
 
 
 @lru_cache(maxsize=512)
@@ -83,12 +85,9 @@ def _care_statement(actor: Actor) -> Select[Any] | None:
     whens = [
         (exists(query), literal(registered.basis))
         for registered in _providers
-        if (query := registered.provider(actor, RESIDENT)) is not None
+        if (query := registered.provider(actor, _RESIDENT)) is not None
     ]
     return select(case(*whens, else_=None)) if whens else None
-
-
-_NOW = bindparam("care_now", type_=EmergencyAccess.expires_at.type)
 
 
 @relationship_provider("break_glass")
