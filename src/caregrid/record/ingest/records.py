@@ -9,7 +9,7 @@ and `source_id` that system's local id: together they make every record idempote
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -143,6 +143,48 @@ class PrescriptionIn(Strict):
 
 
 IncomingRecord = EncounterIn | ResultIn | PrescriptionIn
+
+# The stored columns of an encounter that come straight from the sender, in the order of
+# `EncounterRow.content` (the others are references resolved by the upsert step).
+ENCOUNTER_CONTENT = (
+    "encounter_class",
+    "area_scope",
+    "external_institution",
+    "started_at",
+    "ended_at",
+    "disposition",
+    "tcm",
+    "drg_code",
+    "drg_weight",
+    "total_fen",
+    "drug_fen",
+    "consumable_fen",
+    "exam_fen",
+    "treatment_fen",
+    "insurance_fen",
+    "out_of_catalogue_fen",
+    "self_pay_fen",
+)
+
+
+class EncounterRow(NamedTuple):
+    """An encounter a bulk reader (CSV) has already checked and converted to stored form, with
+    its references still as codes: what `upsert.ingest_encounter_rows` writes without building
+    an `EncounterIn` per record. It holds only what `EncounterIn` would accept, in the form
+    `upsert` would store it (times aware and UTC, money in fen, `drg_weight` rounded to 4
+    places), except the diagnosis codes: those are as sent, checked and cleaned by `upsert`."""
+
+    position: int  # in its batch
+    source_system: str
+    source_id: str
+    id_number: str  # as sent: normalised and resolved by the upsert step
+    institution_code: str | None
+    department: str | None
+    practitioner_code: str | None
+    content: tuple[Any, ...]  # ENCOUNTER_CONTENT, in order
+    diagnoses: list[tuple[str, str | None, int]]  # (code, name, rank)
+    # (code, name, grade, minimally invasive, performed at)
+    procedures: list[tuple[str, str | None, int | None, bool, datetime | None]]
 
 
 def encounter_key(record: ResultIn | PrescriptionIn) -> tuple[str, str] | None:
