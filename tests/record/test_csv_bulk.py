@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,7 @@ def rows(draw: st.DrawFn) -> tuple[str, ...]:
     return tuple(row)
 
 
-def text(rows: list[tuple[str, ...]]) -> str:
+def text(rows: Sequence[tuple[str, ...]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(HEADER)
@@ -237,4 +238,4 @@ def test_a_clean_file_takes_the_bulk_way_and_a_bad_batch_the_general_way(
     assert (error.line, error.field) == (5, "主要诊断编码")
     assert set(db.scalars(select(Encounter.source_id))) == {"ZY1", "ZY2"}
     weight = db.scalar(select(Encounter.drg_weight).where(Encounter.source_id == "ZY1"))
-    assert float(weight) == 1.2
+    assert weight is not None and float(weight) == 1.2
