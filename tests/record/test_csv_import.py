@@ -7,6 +7,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -279,3 +280,37 @@ def test_money_that_is_not_plain_yuan_keeps_its_message(text: str, problem: str)
         assert problem in str(exc)
     else:  # "12." is a valid Decimal: the general path accepts it as before
         assert text == "12." and value == 1200
+
+
+def test_an_import_commits_batch_by_batch_on_one_connection_that_checkpoints_rarely(
+    tmp_path: Path,
+) -> None:
+    from caregrid.core.db import (
+        BATCH_CHECKPOINT_PAGES,
+        batch_transactions,
+        make_engine,
+        unit_of_work,
+    )
+    from caregrid.core.migrate import upgrade
+    from tests.conftest import build_city
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'import.db'}")
+    upgrade(engine)
+    with unit_of_work(engine) as session:
+        build_city(session)
+    lines = [row("ZY1"), row("ZY2", end="2025-03-01 08:00"), row("ZY3"), row("ZY4", LI)]
+    summary = import_csv(write(tmp_path, lines), "encounters", batch_size=1, engine=engine)
+    assert summary.batches == 4 and summary.batches_failed == 1 and summary.created == 3
+    with engine.connect() as conn:
+        assert set(conn.scalars(select(Encounter.source_id))) == {"ZY1", "ZY3", "ZY4"}
+
+    def autocheckpoint(session: Session) -> int:
+        driver: Any = session.connection().connection.driver_connection
+        return int(driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+
+    with batch_transactions(engine) as transaction, transaction() as session:
+        assert autocheckpoint(session) == BATCH_CHECKPOINT_PAGES
+    # the connection goes back to the pool with SQLite's default
+    with unit_of_work(engine) as session:
+        assert autocheckpoint(session) == 1000
+    engine.dispose()

@@ -25,7 +25,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -846,7 +846,7 @@ def import_csv(
     a time, each batch all-or-nothing in its own transaction (DESIGN §8: imports are
     transactional and idempotent). A batch with errors is rolled back, reported by line and
     column, and the import goes on. `progress` is called with the number of bytes read since
-    the last call. `transaction` (default: `unit_of_work(engine)`) opens one batch's
+    the last call. `transaction` (default: `batch_transactions(engine)`) opens one batch's
     transaction. `read_ahead` reads and converts the next batch in a thread while this one is
     written; by default only on PostgreSQL, whose server does the writing in its own process
     (on SQLite the writes run in this process and hand the interpreter lock back and forth
@@ -856,18 +856,16 @@ def import_csv(
     if batch_size < 1:
         raise CsvFileError("批次大小须为正整数", field="batch_size")
     actor = actor or Actor.system("csv-import")
-    if transaction is None:
-        from caregrid.core.db import get_engine, unit_of_work
-
-        def transaction() -> AbstractContextManager[Session]:
-            return unit_of_work(engine)
-
-        if read_ahead is None:
-            read_ahead = (engine or get_engine()).dialect.name == "postgresql"
-    ahead = _prefetched if read_ahead else _in_turn
-
     summary = CsvImportSummary(kind=kind, path=str(path))
-    with open(path, "rb") as raw:
+    with ExitStack() as stack:
+        if transaction is None:
+            from caregrid.core.db import batch_transactions, get_engine
+
+            transaction = stack.enter_context(batch_transactions(engine))
+            if read_ahead is None:
+                read_ahead = (engine or get_engine()).dialect.name == "postgresql"
+        ahead = _prefetched if read_ahead else _in_turn
+        raw = stack.enter_context(open(path, "rb"))
         encoding = _detect_encoding(raw)
         text = io.TextIOWrapper(raw, encoding=encoding, newline="")
         rows = csv.reader(text)
