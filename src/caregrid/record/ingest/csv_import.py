@@ -20,11 +20,12 @@ import codecs
 import csv
 import gc
 import io
+import operator
 import queue
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -689,6 +690,8 @@ class _FastEncounters:
     def __init__(self, reader: _Reader) -> None:
         self.source_system = reader.source_system
         self.positions = [reader.index.get(name, -1) for name in _FAST_FIELDS]
+        # every row gets a blank cell appended, which absent columns (-1) read
+        self.cells = operator.itemgetter(*self.positions)
 
     def rows(self, batch: _Batch) -> list[EncounterRow] | None:
         convert = self._convert
@@ -698,12 +701,13 @@ class _FastEncounters:
             return None
 
     def _convert(self, index: int, row: list[str]) -> EncounterRow:
-        width = len(row)
+        try:
+            cells: Iterable[str] = map(str.strip, self.cells([*row, ""]))
+        except IndexError:  # a row shorter than the header
+            cells = [row[i].strip() if 0 <= i < len(row) else "" for i in self.positions]
         (sid, system, number, name, sex, birth, inst, external, scope, dept, prac, cls, started,
          ended, disposition, tcm, drg_code, drg_weight, pdx, pdx_name, odx, odx_names, pcodes,
-         pnames, pgrades, *money) = [
-            row[i].strip() if 0 <= i < width else "" for i in self.positions
-        ]  # fmt: skip
+         pnames, pgrades, *money) = cells  # fmt: skip
         system = self.source_system or system or inst
         if (
             not 0 < len(sid) <= 80
