@@ -134,21 +134,35 @@ def test_a_bad_row_rolls_back_its_batch_and_names_line_and_column(
     assert stored == {"ZY3", "ZY4"}
 
 
+@pytest.mark.parametrize("ahead", ["process", "thread"])
 def test_reading_ahead_reports_exactly_what_reading_in_turn_does(
-    db: Session, tmp_path: Path, tx: Callable[[], AbstractContextManager[Session]]
+    db: Session,
+    tmp_path: Path,
+    tx: Callable[[], AbstractContextManager[Session]],
+    monkeypatch: pytest.MonkeyPatch,
+    ahead: str,
 ) -> None:
+    from caregrid.record.ingest import csv_import
+
+    if ahead == "process" and not csv_import._can_fork():
+        pytest.skip("no fork here, or other threads are running")
+    monkeypatch.setattr(csv_import, "_can_fork", lambda: ahead == "process")
     lines = [row("ZY1"), row("ZY2", cls="住店"), row("ZY3"), row("ZY4", LI), row("ZY5", end="x")]
     path = write(tmp_path, lines)
     summaries = []
+    read: list[int] = []
     for read_ahead in (False, True):
         with db.begin_nested() as outer:
             summaries.append(
-                import_csv(path, "encounters", batch_size=2, transaction=tx, read_ahead=read_ahead)
-            )
+                import_csv(path, "encounters", batch_size=2, transaction=tx,
+                           read_ahead=read_ahead, progress=read.append)
+            )  # fmt: skip
             outer.rollback()
-    in_turn, ahead = summaries
+    in_turn, ahead_summary = summaries
     assert in_turn.failed_lines == [(2, 3), (6, 6)] and in_turn.created == 2
-    assert ahead == in_turn
+    assert ahead_summary == in_turn
+    # both report the whole file as read, once each
+    assert sum(read) == 2 * path.stat().st_size and all(n >= 0 for n in read)
 
 
 def test_a_broken_line_stops_the_import_after_the_batches_before_it_are_written(
