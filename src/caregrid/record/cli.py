@@ -60,14 +60,18 @@ def import_csv_command(
             TimeRemainingColumn(),
             console=console,
             transient=True,
+            # Redrawn as each batch is written, not by Rich's refresh thread: with no other
+            # thread running, the import reads ahead in a forked process (see import_csv).
+            auto_refresh=False,
         ) as progress:
             task = progress.add_task(f"导入 {os.path.basename(path)}", total=total)
+
+            def advance(read: int) -> None:
+                progress.advance(task, read)
+                progress.refresh()
+
             summary = import_csv(
-                path,
-                kind,
-                source_system=source,
-                batch_size=batch_size,
-                progress=lambda n: progress.advance(task, n),
+                path, kind, source_system=source, batch_size=batch_size, progress=advance
             )
     except CsvFileError as exc:
         raise fail(exc.detail) from exc

@@ -853,11 +853,13 @@ def import_csv(
     transactional and idempotent). A batch with errors is rolled back, reported by line and
     column, and the import goes on. `progress` is called with the number of bytes read since
     the last call. `transaction` (default: `batch_transactions(engine)`) opens one batch's
-    transaction. `read_ahead` reads and converts the next batch in a thread while this one is
-    written; by default only on PostgreSQL, whose server does the writing in its own process
-    (on SQLite the writes run in this process and hand the interpreter lock back and forth
-    row by row, so a reading thread slows them down: measured 2-4x). Raises `CsvFileError`
-    for a problem with the file as a whole."""
+    transaction. Unless `read_ahead` is False, the next batches are read and converted while
+    this one is written: in a forked child process where that is safe (`_can_fork`), else, by
+    default only on PostgreSQL, in a thread (on SQLite the writes run in this process and hand
+    the interpreter lock back and forth row by row, so a reading thread slows them down:
+    measured 2-4x). Encounters take the bulk way (`_FastEncounters`) batch by batch where they
+    can; `bulk=False` sends every batch the general way (tests compare the two). Raises
+    `CsvFileError` for a problem with the file as a whole."""
     _check_kind(kind)
     if batch_size < 1:
         raise CsvFileError("批次大小须为正整数", field="batch_size")
