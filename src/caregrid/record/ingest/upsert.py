@@ -18,7 +18,10 @@
 Speed matters (issue 3: ≥ 20,000 encounters per second from CSV): every lookup is one query per
 batch, new rows are written with the driver itself (COPY on PostgreSQL, executemany on the raw
 SQLite cursor, see `_bulk_insert`), ids drawn up front so children need no RETURNING, and no ORM
-object is built per record. The caller owns the transaction (STYLE: services only flush)."""
+object is built per record. `ingest_encounter_rows` is the CSV importer's bulk way for clean
+encounter rows: the same outcome without a Pydantic record per row, and it hands any batch it
+cannot take as it stands back to `ingest_batch`. The caller owns the transaction (STYLE:
+services only flush)."""
 
 from __future__ import annotations
 
@@ -80,7 +83,7 @@ _ENCOUNTER_COLUMNS = (
 )
 # Where the two times sit in `EncounterRow.content`.
 _STARTED = ENCOUNTER_CONTENT.index("started_at")
-assert ENCOUNTER_CONTENT[_STARTED + 1] == "ended_at"
+_ENDED = ENCOUNTER_CONTENT.index("ended_at")
 _DIAGNOSIS_COLUMNS = ("code", "name", "rank")
 _PROCEDURE_COLUMNS = ("code", "name", "grade", "minimally_invasive", "performed_at")
 _RESULT_COLUMNS = (
@@ -403,16 +406,15 @@ def ingest_encounter_rows(
         procedures: list[tuple[Any, ...]] = []
         for (r, references), eid in zip(new, ids, strict=True):
             resident_id = references[0]
-            c = r.content
+            content: Sequence[Any] = r.content
             if as_text:
-                started, ended = c[_STARTED], c[_STARTED + 1]
-                c = (
-                    *c[:_STARTED],
-                    sqlite_utc_text(started),
-                    None if ended is None else sqlite_utc_text(ended),
-                    *c[_STARTED + 2 :],
-                )
-            encounters.append((eid, *references, *c, r.source_system, r.source_id, updated_at))
+                content = list(content)
+                content[_STARTED] = sqlite_utc_text(content[_STARTED])
+                if content[_ENDED] is not None:
+                    content[_ENDED] = sqlite_utc_text(content[_ENDED])
+            encounters.append(
+                (eid, *references, *content, r.source_system, r.source_id, updated_at)
+            )
             for code, name, rank in r.diagnoses:
                 diagnoses.append((eid, resident_id, cleaned[code], name, rank))
             procedures.extend((eid, resident_id, *p) for p in r.procedures)
@@ -471,8 +473,9 @@ _KEEP = object()
 
 @lru_cache(maxsize=256)
 def _left_out(table: Table, name: str) -> Any:
-    """What the database stores in `table.name` when an INSERT leaves it out, if that is NULL
-    or a server default of 0; `_KEEP` otherwise (the column is always written)."""
+    """What the database stores in the column `name` of `table` when an INSERT leaves it out,
+    if that is NULL or a server default of 0; `_KEEP` otherwise (the column is always
+    written)."""
     column = table.c[name]
     if column.primary_key:
         return _KEEP
