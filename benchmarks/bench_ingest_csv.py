@@ -8,6 +8,11 @@ the medians of encounters/s and their ratio.
 
 Residents come from the demo city (linyi, 20,000 residents, seed 1); the CSV is deterministic.
 The load average is printed with each run: on a shared machine the rates follow it.
+
+Measured 2026-12-06 on a quiet 2-core machine, 100,000 encounters with 199,857 diagnoses,
+medians of 3: SQLite 21,519/s against executemany 47,635/s (0.45), re-import 12,691/s;
+PostgreSQL 12,748/s against COPY 21,984/s (0.58), re-import 11,020/s. The same day, on a busier
+hour, SQLite gave 12,972/s against 40,645/s: the ratio is the steadier figure.
 """
 
 from __future__ import annotations
