@@ -27,8 +27,10 @@ import queue
 import re
 import threading
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -820,6 +822,19 @@ class CsvImportSummary:
         self.unchanged += report.unchanged
         self.residents_registered += report.residents_registered
 
+    def merge(self, part: CsvImportSummary) -> None:
+        """Add what one batch did (`part`), batches being merged in file order."""
+        self.records += part.records
+        self.batches_failed += part.batches_failed
+        self.failed_lines.extend(part.failed_lines)
+        self.error_count += part.error_count
+        room = MAX_REPORTED_ERRORS - len(self.errors)
+        self.errors.extend(part.errors[: max(room, 0)])
+        self.created += part.created
+        self.updated += part.updated
+        self.unchanged += part.unchanged
+        self.residents_registered += part.residents_registered
+
 
 def format_error(error: RecordError) -> str:
     """``第 12 行，列「出院时间」：出院时间早于入院时间``."""
@@ -847,6 +862,7 @@ def import_csv(
     register_missing: bool = True,
     read_ahead: bool | None = None,
     bulk: bool = True,
+    lanes: int | None = None,
 ) -> CsvImportSummary:
     """Import a CSV file of `kind` (encounters / results / prescriptions), `batch_size` rows at
     a time, each batch all-or-nothing in its own transaction (DESIGN §8: imports are
@@ -858,20 +874,25 @@ def import_csv(
     default only on PostgreSQL, in a thread (on SQLite the writes run in this process and hand
     the interpreter lock back and forth row by row, so a reading thread slows them down:
     measured 2-4x). Encounters take the bulk way (`_FastEncounters`) batch by batch where they
-    can; `bulk=False` sends every batch the general way (tests compare the two). Raises
-    `CsvFileError` for a problem with the file as a whole."""
+    can; `bulk=False` sends every batch the general way (tests compare the two). On
+    PostgreSQL, with the default transactions, such batches are written `lanes` at a time
+    (default `LANES`) on as many connections (`_Lanes`). Raises `CsvFileError` for a problem
+    with the file as a whole."""
     _check_kind(kind)
     if batch_size < 1:
         raise CsvFileError("批次大小须为正整数", field="batch_size")
     actor = actor or Actor.system("csv-import")
     summary = CsvImportSummary(kind=kind, path=str(path))
     with ExitStack() as stack:
+        postgresql = False
         if transaction is None:
             from caregrid.core.db import batch_transactions, get_engine
 
+            engine = engine or get_engine()
+            postgresql = engine.dialect.name == "postgresql"
             transaction = stack.enter_context(batch_transactions(engine))
             if read_ahead is None and not _can_fork():
-                read_ahead = (engine or get_engine()).dialect.name == "postgresql"
+                read_ahead = postgresql
         ahead: Callable[[Iterator[Any]], Iterator[Any]] = _in_turn
         if read_ahead is not False:
             ahead = _forked if _can_fork() else _prefetched if read_ahead else _in_turn
@@ -890,6 +911,15 @@ def import_csv(
         summary.unknown_columns = reader.unknown
         reported = 0
         in_child = ahead is _forked
+        parallel: _Lanes | None = None
+        if postgresql and fast is not None and (lanes or LANES) > 1:
+            assert engine is not None
+            others = [
+                stack.enter_context(batch_transactions(engine)) for _ in range((lanes or LANES) - 1)
+            ]
+            parallel = stack.enter_context(
+                _Lanes([transaction, *others], reader, summary, actor, register_missing)
+            )
         with _gc_paused():
             for built, position in ahead(
                 (_prepare(batch, reader, fast, build=not in_child), raw.tell())
@@ -897,12 +927,17 @@ def import_csv(
             ):
                 summary.batches += 1
                 summary.rows += len(built.batch.rows)
-                _run_batch(built, reader, summary, actor, transaction, register_missing)
+                if parallel is not None:
+                    parallel.run(built)
+                else:
+                    _run_batch(built, reader, summary, actor, transaction, register_missing)
                 if summary.batches % _COLLECT_EVERY == 0:
                     gc.collect(1)  # cyclic garbage of past batches; old objects not scanned
                 if progress is not None:
                     progress(position - reported)
                     reported = position
+            if parallel is not None:
+                parallel.finish()
         if progress is not None:
             # the whole file is read (a child process may have read it: not `raw.tell()`)
             progress(max(os.fstat(raw.fileno()).st_size - reported, 0))
@@ -1169,10 +1204,12 @@ def _run_batch(
     actor: Actor,
     transaction: Transaction,
     register_missing: bool,
+    general: AbstractContextManager[Any] | None = None,
 ) -> None:
     """Write one batch in its own transaction: the bulk way when it was prepared so and the
     database side agrees (`ingest_encounter_rows`), else the general way, which reports every
-    problem; with any problem the batch is rolled back."""
+    problem; with any problem the batch is rolled back. `general` is held around the general
+    way (`_Lanes` runs one such batch at a time)."""
     batch = prepared.batch
     built = prepared.built
     errors: list[RecordError] = []
@@ -1189,9 +1226,10 @@ def _run_batch(
                 summary.records += len(records)
                 report = IngestReport()
                 if records:
-                    report = ingest_batch(
-                        session, actor, records, register_missing=register_missing
-                    )
+                    with general or nullcontext():
+                        report = ingest_batch(
+                            session, actor, records, register_missing=register_missing
+                        )
                 for e in report.errors:
                     line, column = _locate(reader, sources[e.index or 0], tuple(e.field.split(".")))
                     errors.append(
@@ -1212,6 +1250,89 @@ def _run_batch(
         summary.errors.extend(errors[: max(room, 0)])
     elif report is not None:
         summary.add(report)
+
+
+# Batches of encounters written at once on PostgreSQL (`_Lanes`): two, for the two cores the
+# server's processes then share (measured on a 2-core machine: ... ).
+LANES = 2
+
+
+class _Lanes:
+    """Bulk batches written several at a time, each on its own connection in its own thread
+    (PostgreSQL): one server process checks foreign keys and fills indexes for one batch while
+    another does the next, and this process prepares rows meanwhile.
+
+    Batches in flight must not depend on each other, as they would not when written in turn:
+    - a batch naming a source id that a batch in flight also names waits for that one (its
+      stored copy decides between insert, update and unchanged);
+    - the general way, which may register residents, runs for one batch at a time (`general`),
+      and a batch prepared only for it waits for every batch in flight and runs alone;
+    - the bulk way reads residents, institutions and practitioners and writes none of them,
+      so it needs no more; the audit chain's head is locked by each batch for its last step.
+    What each batch did is merged into the summary in file order."""
+
+    def __init__(
+        self,
+        transactions: list[Transaction],
+        reader: _Reader,
+        summary: CsvImportSummary,
+        actor: Actor,
+        register_missing: bool,
+    ) -> None:
+        self._idle = list(transactions)
+        self._reader, self._summary = reader, summary
+        self._actor, self._register = actor, register_missing
+        self._pool = ThreadPoolExecutor(len(transactions), thread_name_prefix="csv-import-lane")
+        self._flight: list[tuple[Future[CsvImportSummary], frozenset[Any], Transaction]] = []
+        self._order: deque[Future[CsvImportSummary]] = deque()
+        self._general = threading.Lock()
+
+    def __enter__(self) -> _Lanes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)  # a batch in flight finishes (or rolls back) first
+
+    def run(self, prepared: _Prepared) -> None:
+        if prepared.rows is None:
+            self.finish()
+            part = CsvImportSummary(kind=self._summary.kind, path=self._summary.path)
+            self._write(prepared, part, self._idle[0])
+            self._summary.merge(part)
+            return
+        keys = frozenset((r.source_system, r.source_id) for r in prepared.rows)
+        while True:
+            waiting = [f for f, k, _ in self._flight if not keys.isdisjoint(k)]
+            if not waiting and self._idle:
+                break
+            wait(waiting or [f for f, _, _ in self._flight], return_when=FIRST_COMPLETED)
+            self._settle()
+        transaction = self._idle.pop()
+        part = CsvImportSummary(kind=self._summary.kind, path=self._summary.path)
+        future = self._pool.submit(self._write, prepared, part, transaction)
+        self._flight.append((future, keys, transaction))
+        self._order.append(future)
+        self._settle()
+
+    def finish(self) -> None:
+        """Wait for every batch in flight and merge what they did."""
+        wait([f for f, _, _ in self._flight])
+        self._settle()
+
+    def _write(
+        self, prepared: _Prepared, part: CsvImportSummary, transaction: Transaction
+    ) -> CsvImportSummary:
+        _run_batch(
+            prepared, self._reader, part, self._actor, transaction, self._register, self._general
+        )
+        return part
+
+    def _settle(self) -> None:
+        for item in [i for i in self._flight if i[0].done()]:
+            self._flight.remove(item)
+            self._idle.append(item[2])
+        while self._order and self._order[0].done():
+            self._summary.merge(self._order.popleft().result())  # raises the batch's error
 
 
 @contextmanager
