@@ -1,5 +1,6 @@
-"""Test helpers shared across folders: pointing the application at another database, and
-serving the app over real HTTP on a free loopback port."""
+"""Test helpers shared across folders: pointing the application at another database, a
+fresh PostgreSQL database of a test's own, and serving the app over real HTTP on a free
+loopback port."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from caregrid.core import db as core_db
 from caregrid.settings import get_settings
@@ -36,6 +39,31 @@ def use_database(url: str) -> Iterator[Engine]:
             os.environ["CAREGRID_DATABASE_URL"] = saved
         get_settings.cache_clear()
         core_db.get_engine.cache_clear()
+
+
+@contextmanager
+def fresh_postgres_database(url: str) -> Iterator[Engine]:
+    """A migrated, empty database created beside `url`'s for the block, then dropped: for
+    tests whose writes must be committed on several connections (not rolled back)."""
+    from caregrid.core.db import make_engine
+    from caregrid.core.migrate import upgrade
+
+    base = make_url(url)
+    name = f"{base.database}_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(url)
+    engine: Engine | None = None
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = make_engine(base.set(database=name).render_as_string(hide_password=False))
+        upgrade(engine)
+        yield engine
+    finally:
+        if engine is not None:
+            engine.dispose()
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @dataclass

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from tests.conftest import _require_postgres
+from tests.support import fresh_postgres_database
 
 from caregrid.audit import service as audit
 from caregrid.audit.models import AuditEntry
 from caregrid.core.actor import Actor
+from caregrid.core.db import unit_of_work
 
 DOCTOR = Actor(user_id=None, username="gp_wang", role="doctor", institution_id=7)
 
@@ -128,3 +132,45 @@ def test_bulk_appends_hash_like_single_appends_for_system_actors_and_empty_field
     result = audit.verify(db)
     assert result.ok, result.problems
     assert result.checked == before + 3
+
+
+def test_two_first_entries_written_at_once_both_join_the_chain() -> None:
+    # In a new database the chain's head is created by the first append. Two transactions
+    # appending at once then both create it: the second must wait for the first and chain
+    # after it, not fail (two lanes of a first CSV import did, before).
+    with fresh_postgres_database(_require_postgres()) as engine:
+        first_has_head = threading.Event()
+        failures: list[BaseException] = []
+
+        def first() -> None:
+            try:
+                with unit_of_work(engine) as session:
+                    audit.append_many(session, DOCTOR, [audit.Access("import", "Encounter", 1)])
+                    first_has_head.set()
+                    threading.Event().wait(0.3)  # the second append starts meanwhile
+            except BaseException as exc:  # reported by the test below
+                failures.append(exc)
+                first_has_head.set()
+
+        def second() -> None:
+            first_has_head.wait()
+            try:
+                with unit_of_work(engine) as session:
+                    _write(session, 1)
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        with unit_of_work(engine) as session:
+            result = audit.verify(session)
+            assert result.ok, result.problems
+            assert result.checked == 2
+            assert [e.action for e in session.query(AuditEntry).order_by(AuditEntry.seq)] == [
+                "import",
+                "read",
+            ]

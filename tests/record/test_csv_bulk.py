@@ -96,7 +96,9 @@ def stored(db: Session) -> dict[str, Any]:
     """Everything an import writes, without ids or times of writing."""
     enc = Encounter.__table__.c
     content = [c for c in enc if c.name not in {"id", "updated_at"}]
-    encounters = {row.source_id: tuple(row) for row in db.execute(select(*content))}
+    encounters = {
+        (row.source_system, row.source_id): tuple(row) for row in db.execute(select(*content))
+    }
     diagnoses = Counter(
         db.execute(
             select(Encounter.source_id, Diagnosis.resident_id, Diagnosis.code, Diagnosis.name,

@@ -19,7 +19,12 @@ from caregrid.audit.models import AuditEntry, AuditHead
 from caregrid.core import hooks
 from caregrid.core.actor import Actor
 from caregrid.core.clock import now
-from caregrid.core.db import bulk_insert, sqlite_utc_text, unit_of_work
+from caregrid.core.db import (
+    bulk_insert,
+    insert_ignoring_duplicates,
+    sqlite_utc_text,
+    unit_of_work,
+)
 
 GENESIS = "0" * 64
 
@@ -54,18 +59,20 @@ def compute_hash(prev_hash: str, entry: AuditEntry | Mapping[str, Any]) -> str:
 
 def _take_head(session: Session, count: int = 1) -> tuple[int, str]:
     """Lock the chain head by updating it first (reserving `count` numbers); returns the
-    previous (seq, hash)."""
-    row = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + count)
-        .returning(AuditHead.seq, AuditHead.entry_hash)
-    ).one_or_none()
-    if row is None:
-        session.add(AuditHead(id=1, seq=count, entry_hash=GENESIS))
-        session.flush()
-        return 0, GENESIS
-    return row.seq - count, row.entry_hash
+    previous (seq, hash). Before the first entry ever the head is created at the genesis, by
+    an insert that gives way to a concurrent writer's (which it waits for on PostgreSQL), so
+    two first appends in parallel both chain, one after the other, instead of one failing."""
+    for _ in range(2):
+        row = session.execute(
+            update(AuditHead)
+            .where(AuditHead.id == 1)
+            .values(seq=AuditHead.seq + count)
+            .returning(AuditHead.seq, AuditHead.entry_hash)
+        ).one_or_none()
+        if row is not None:
+            return row.seq - count, row.entry_hash
+        insert_ignoring_duplicates(session, _HEAD, [{"id": 1, "seq": 0, "entry_hash": GENESIS}])
+    raise RuntimeError("audit chain head missing after it was created")
 
 
 def append(
