@@ -134,6 +134,30 @@ def test_a_bad_row_rolls_back_its_batch_and_names_line_and_column(
     assert stored == {"ZY3", "ZY4"}
 
 
+def test_each_resident_is_looked_up_once_per_import(
+    db: Session,
+    tmp_path: Path,
+    tx: Callable[[], AbstractContextManager[Session]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from caregrid.registry import service as registry
+
+    asked: list[str] = []
+    look_up = registry.resident_ids_by_number
+
+    def counted(session: Session, numbers: Any) -> dict[str, int]:
+        asked.extend(numbers)
+        return look_up(session, numbers)
+
+    # the first import registers both residents (the general way, which looks up its own)
+    import_csv(write(tmp_path, [row("ZY1"), row("ZY2", LI)]), "encounters", transaction=tx)
+    monkeypatch.setattr(registry, "resident_ids_by_number", counted)
+    lines = [row("ZY3"), row("ZY4", LI), row("ZY5"), row("ZY6", LI), row("ZY7")]
+    summary = import_csv(write(tmp_path, lines), "encounters", batch_size=2, transaction=tx)
+    assert summary.created == 5 and summary.batches == 3
+    assert sorted(asked) == sorted([ZHANG, LI])
+
+
 @pytest.mark.parametrize("ahead", ["process", "thread"])
 def test_reading_ahead_reports_exactly_what_reading_in_turn_does(
     db: Session,

@@ -110,11 +110,11 @@ def test_lanes_write_two_batches_at_once_but_never_two_that_depend_on_each_other
     spans: list[tuple[float, float, str, frozenset[str]]] = []
     bulk = csv_import.ingest_encounter_rows
 
-    def slow(session: Session, actor: Any, batch: Any) -> Any:
+    def slow(session: Session, actor: Any, batch: Any, residents: Any) -> Any:
         # Widen each batch's time in flight, so that batches that may overlap do.
         began = time.perf_counter()
         time.sleep(0.15)
-        report = bulk(session, actor, batch)
+        report = bulk(session, actor, batch, residents)
         ids = frozenset(r.source_id for r in batch)
         spans.append((began, time.perf_counter(), threading.current_thread().name, ids))
         return report
@@ -152,3 +152,16 @@ def test_lanes_write_two_batches_at_once_but_never_two_that_depend_on_each_other
     again = import_csv(path, "encounters", batch_size=1, engine=engine, lanes=2)
     # L2 is in the file twice, as two versions: each updates the other
     assert (again.unchanged, again.created, again.updated, again.batches_failed) == (6, 0, 2, 1)
+
+
+def test_an_imports_connections_plan_each_look_up_afresh(databases: tuple[Engine, Engine]) -> None:
+    # A plan the server keeps for a prepared statement, made while the table looked empty,
+    # read the whole growing table on every batch of a first import (2-10x slower): an
+    # import's connections prepare nothing, and go back to the pool as they were.
+    from caregrid.core.db import batch_transactions
+
+    engine, _ = databases
+    with batch_transactions(engine) as transaction, transaction() as session:
+        driver: Any = session.connection().connection.driver_connection
+        assert driver.prepare_threshold is None
+    assert driver.prepare_threshold == 5  # psycopg's default, back in the pool

@@ -912,13 +912,14 @@ def import_csv(
         reported = 0
         in_child = ahead is _forked
         parallel: _Lanes | None = None
+        residents: dict[str, int] = {}  # 身份证号 -> id, looked up once per import
         if postgresql and fast is not None and (lanes or LANES) > 1:
             assert engine is not None
             others = [
                 stack.enter_context(batch_transactions(engine)) for _ in range((lanes or LANES) - 1)
             ]
             parallel = stack.enter_context(
-                _Lanes([transaction, *others], reader, summary, actor, register_missing)
+                _Lanes([transaction, *others], reader, summary, actor, register_missing, residents)
             )
         with _gc_paused():
             for built, position in ahead(
@@ -930,7 +931,10 @@ def import_csv(
                 if parallel is not None:
                     parallel.run(built)
                 else:
-                    _run_batch(built, reader, summary, actor, transaction, register_missing)
+                    _run_batch(
+                        built, reader, summary, actor, transaction, register_missing,
+                        residents=residents,
+                    )  # fmt: skip
                 if summary.batches % _COLLECT_EVERY == 0:
                     gc.collect(1)  # cyclic garbage of past batches; old objects not scanned
                 if progress is not None:
@@ -1205,10 +1209,12 @@ def _run_batch(
     transaction: Transaction,
     register_missing: bool,
     general: AbstractContextManager[Any] | None = None,
+    residents: dict[str, int] | None = None,
 ) -> None:
     """Write one batch in its own transaction: the bulk way when it was prepared so and the
     database side agrees (`ingest_encounter_rows`), else the general way, which reports every
-    problem; with any problem the batch is rolled back.
+    problem; with any problem the batch is rolled back. `residents` is the import's record of
+    residents already looked up (`ingest_encounter_rows`).
 
     With `general` (`_Lanes`: entered once every earlier batch is done), a batch the bulk way
     hands back is written the general way in a transaction of its own, opened and committed
@@ -1218,7 +1224,7 @@ def _run_batch(
     if general is not None:
         if prepared.rows is not None:
             with transaction() as session:
-                written = ingest_encounter_rows(session, actor, prepared.rows)
+                written = ingest_encounter_rows(session, actor, prepared.rows, residents)
             if written is not None:
                 summary.records += len(prepared.rows)
                 summary.add(written)
@@ -1236,7 +1242,7 @@ def _run_batch(
     try:
         with transaction() as session:
             if prepared.rows is not None:
-                report = ingest_encounter_rows(session, actor, prepared.rows)
+                report = ingest_encounter_rows(session, actor, prepared.rows, residents)
             if report is not None:
                 summary.records += len(prepared.rows or ())
             else:
@@ -1299,8 +1305,10 @@ class _Lanes:
         summary: CsvImportSummary,
         actor: Actor,
         register_missing: bool,
+        residents: dict[str, int],
     ) -> None:
         self._idle = list(transactions)
+        self._residents = residents
         self._reader, self._summary = reader, summary
         self._actor, self._register = actor, register_missing
         self._pool = ThreadPoolExecutor(len(transactions), thread_name_prefix="csv-import-lane")
@@ -1349,7 +1357,7 @@ class _Lanes:
     ) -> CsvImportSummary:
         _run_batch(
             prepared, self._reader, part, self._actor, transaction, self._register,
-            general=_after(earlier),
+            general=_after(earlier), residents=self._residents,
         )  # fmt: skip
         return part
 

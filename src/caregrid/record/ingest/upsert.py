@@ -331,7 +331,10 @@ def ingest_batch(
 
 
 def ingest_encounter_rows(
-    session: Session, actor: Actor, rows: Sequence[EncounterRow]
+    session: Session,
+    actor: Actor,
+    rows: Sequence[EncounterRow],
+    residents: dict[str, int] | None = None,
 ) -> IngestReport | None:
     """The bulk way for encounters a reader has already checked and converted (`EncounterRow`,
     the CSV importer's common case): what `ingest_batch` would do with the equivalent
@@ -340,7 +343,9 @@ def ingest_encounter_rows(
     `ingest_batch`. Returns None, having written nothing, when the batch needs what only
     `ingest_batch` does: a source id twice in the batch, an unknown institution or
     practitioner, an invalid 身份证号 or one not yet in the master index (to register the
-    resident or word the error)."""
+    resident or word the error). `residents` (身份证号 -> resident id) holds those an
+    import's earlier batches looked up, and receives this batch's: residents are never
+    renumbered or removed, so each is looked up once per import, not once per batch."""
     report = IngestReport(received=len(rows))
     if not rows:
         return report
@@ -361,11 +366,14 @@ def ingest_encounter_rows(
     wanted = set(numbers)
     inst_codes = {r.institution_code for r in rows if r.institution_code}
     prac_codes = {r.practitioner_code for r in rows if r.practitioner_code}
-    residents = registry.resident_ids_by_number(session, wanted)
+    resident_ids = {} if residents is None else residents
+    unknown = wanted.difference(resident_ids)
+    found = registry.resident_ids_by_number(session, unknown) if unknown else {}
+    resident_ids.update(found)
     institutions = registry.institutions_by_code(session, inst_codes)
     practitioners = registry.practitioners_by_code(session, prac_codes)
     if (
-        len(residents) < len(wanted)
+        len(found) < len(unknown)
         or len(institutions) < len(inst_codes)
         or len(practitioners) < len(prac_codes)
     ):
@@ -384,7 +392,7 @@ def ingest_encounter_rows(
     for r, number in zip(rows, numbers, strict=True):
         inst_id, group_id = institutions[r.institution_code] if r.institution_code else (None, None)
         references = (
-            residents[number],
+            resident_ids[number],
             inst_id,
             group_id,
             departments.get((inst_id, r.department))
