@@ -11,10 +11,12 @@ writes `--lanes` batches at a time on as many connections (default: the importer
 Residents come from the demo city (linyi, 20,000 residents, seed 1); the CSV is deterministic.
 The load average is printed with each run: on a shared machine the rates follow it.
 
-Measured 2026-12-06 on a quiet 2-core machine, 100,000 encounters with 199,857 diagnoses,
-medians of 3: SQLite 21,519/s against executemany 47,635/s (0.45), re-import 12,691/s;
-PostgreSQL 12,748/s against COPY 21,984/s (0.58), re-import 11,020/s. The same day, on a busier
-hour, SQLite gave 12,972/s against 40,645/s: the ratio is the steadier figure.
+Measured 2026-12-06 on a 2-core machine (load average 1.0-1.6), medians of 3, 100,000
+encounters with 199,857 diagnoses: SQLite 24,392/s against executemany 57,415/s (0.42),
+re-import 17,863/s; PostgreSQL, two batches at a time, 22,791/s against one connection's
+binary COPY 27,048/s (0.84), re-import 17,670/s. With 200,000 rows: SQLite 22,607/s (0.45),
+PostgreSQL 22,354/s (0.76). On a busier hour PostgreSQL gave 19,884/s against 23,351/s: the
+ratio is the steadier figure.
 """
 
 from __future__ import annotations
