@@ -25,9 +25,17 @@ from caregrid.core.db import unit_of_work
 from caregrid.record.ingest import csv_import
 from caregrid.record.ingest.csv_import import import_csv
 from caregrid.registry.idnumber import make_id_number
-from caregrid.registry.models import Practitioner, Resident
+from caregrid.registry.models import Resident
 from tests.conftest import _require_postgres, build_city
-from tests.record.test_csv_bulk import LI, NEWCOMER, ZHANG, rows, stored, summary_of
+from tests.record.test_csv_bulk import (
+    LI,
+    NEWCOMER,
+    ZHANG,
+    add_people,
+    rows,
+    stored,
+    summary_of,
+)
 from tests.record.test_csv_bulk import text as csv_text
 from tests.support import fresh_postgres_database
 
@@ -45,13 +53,6 @@ def databases() -> Iterator[tuple[Engine, Engine]]:
                 build_city(session)
                 add_people(session)
         yield one, two
-
-
-def add_people(session: Session) -> None:
-    session.add(Practitioner(code="P-001", name="王医生", sex="male", title="主治医师"))
-    for number, name, sex, born in ((ZHANG, "张建国", "male", date(1958, 3, 12)),
-                                    (LI, "李秀英", "female", date(1990, 11, 2))):  # fmt: skip
-        session.add(Resident(id_number=number, name=name, sex=sex, birth_date=born))
 
 
 def state(engine: Engine) -> dict[str, Any]:

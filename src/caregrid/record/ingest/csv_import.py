@@ -34,6 +34,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager, suppre
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -918,9 +919,11 @@ def import_csv(
             others = [
                 stack.enter_context(batch_transactions(engine)) for _ in range((lanes or LANES) - 1)
             ]
-            parallel = stack.enter_context(
-                _Lanes([transaction, *others], reader, summary, actor, register_missing, residents)
-            )
+            write = partial(
+                _run_batch, reader=reader, actor=actor, register_missing=register_missing,
+                residents=residents,
+            )  # fmt: skip
+            parallel = stack.enter_context(_Lanes([transaction, *others], summary, write))
         with _gc_paused():
             for built, position in ahead(
                 (_prepare(batch, reader, fast, build=not in_child), raw.tell())
@@ -1301,16 +1304,13 @@ class _Lanes:
     def __init__(
         self,
         transactions: list[Transaction],
-        reader: _Reader,
         summary: CsvImportSummary,
-        actor: Actor,
-        register_missing: bool,
-        residents: dict[str, int],
+        write: Callable[..., None],
     ) -> None:
+        """`write(prepared, summary=, transaction=, general=)` writes one batch
+        (`_run_batch` with the import's other arguments)."""
         self._idle = list(transactions)
-        self._residents = residents
-        self._reader, self._summary = reader, summary
-        self._actor, self._register = actor, register_missing
+        self._summary, self._run = summary, write
         self._pool = ThreadPoolExecutor(len(transactions), thread_name_prefix="csv-import-lane")
         self._flight: list[tuple[Future[CsvImportSummary], frozenset[Any], Transaction]] = []
         self._order: deque[Future[CsvImportSummary]] = deque()
@@ -1355,10 +1355,7 @@ class _Lanes:
         transaction: Transaction,
         earlier: list[Future[CsvImportSummary]],
     ) -> CsvImportSummary:
-        _run_batch(
-            prepared, self._reader, part, self._actor, transaction, self._register,
-            general=_after(earlier), residents=self._residents,
-        )  # fmt: skip
+        self._run(prepared, summary=part, transaction=transaction, general=_after(earlier))
         return part
 
     def _settle(self) -> None:
